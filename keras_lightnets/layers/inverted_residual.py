@@ -1,0 +1,191 @@
+"""Inverted residual block (MBConv) of MobileNetV2 and EfficientNet.
+
+1x1 expansion -> depthwise k x k -> [squeeze-excite] -> linear 1x1
+projection -> [stochastic depth] -> residual add when shapes allow.
+"""
+
+import keras
+
+from keras_lightnets import validation
+from keras_lightnets.layers.context import BuildContext
+from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
+from keras_lightnets.layers.wiring import build_by_tracing, call_layer, serialize
+
+MBCONV_ROLES = (
+    "expand", "expand_bn", "expand_act", "pad", "depthwise", "depthwise_bn", "depthwise_act",
+    *SE_ROLES, "project", "project_bn", "drop", "add",
+)
+
+
+def make_inverted_residual_layers(
+    ctx,
+    in_channels,
+    spatial,
+    filters,
+    names,
+    expand_ratio=6,
+    kernel_size=3,
+    strides=1,
+    se_ratio=0.0,
+    activation="relu6",
+    drop_rate=0.0,
+    residual=True,
+):
+    """Creates the stock layers of one inverted residual block.
+
+    Args:
+        ctx: :class:`BuildContext`.
+        in_channels: Channels of the block input (int >= 1).
+        spatial: (height, width) of the block input; entries may be None.
+        filters: Output channels (int >= 1).
+        names: Mapping role -> layer name for ``MBCONV_ROLES``.
+        expand_ratio: Expansion factor (int >= 1); 1 means no expansion conv.
+        kernel_size: Depthwise kernel size (odd int).
+        strides: 1 or 2; stride 2 pads explicitly (TF "same" semantics).
+        se_ratio: Squeeze-excite width as a fraction of ``in_channels``
+            (0 disables; 0 < se_ratio <= 1).
+        activation: Activation after expansion and depthwise stages.
+        drop_rate: Stochastic-depth rate in [0, 1) on the residual branch.
+        residual: Allow the identity shortcut (used when strides == 1 and
+            in_channels == filters).
+
+    Returns:
+        dict role -> layer; ``"add"`` is present only when the block is residual.
+    """
+    expanded = in_channels * expand_ratio
+    made = {}
+    if expand_ratio != 1:
+        made["expand"] = ctx.conv(expanded, 1, names["expand"])
+        made["expand_bn"] = ctx.batch_norm(names["expand_bn"])
+        made["expand_act"] = ctx.activation(activation, names["expand_act"])
+    padding = "same"
+    if strides == 2:
+        made["pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel_size, "correct"), names["pad"])
+        padding = "valid"
+    made["depthwise"] = ctx.depthwise(kernel_size, names["depthwise"], strides=strides, padding=padding)
+    made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])
+    made["depthwise_act"] = ctx.activation(activation, names["depthwise_act"])
+    if 0 < se_ratio <= 1:
+        reduced = max(1, int(in_channels * se_ratio))
+        made.update(make_squeeze_excite_layers(ctx, expanded, reduced, names, activation=activation))
+    made["project"] = ctx.conv(filters, 1, names["project"])
+    made["project_bn"] = ctx.batch_norm(names["project_bn"])
+    if residual and strides == 1 and in_channels == filters:
+        if drop_rate > 0:
+            made["drop"] = ctx.layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=names["drop"])
+        made["add"] = ctx.layers.Add(name=names["add"])
+    return made
+
+
+def apply_inverted_residual(sublayers, inputs, call=call_layer):
+    """Applies the layers made by :func:`make_inverted_residual_layers`."""
+    x = inputs
+    for role in MBCONV_ROLES[: MBCONV_ROLES.index("depthwise_act") + 1]:
+        if role in sublayers:
+            x = call(sublayers[role], x)
+    if "se_excite" in sublayers:
+        x = apply_squeeze_excite(sublayers, x, call)
+    x = call(sublayers["project"], x)
+    x = call(sublayers["project_bn"], x)
+    if "drop" in sublayers:
+        x = call(sublayers["drop"], x)
+    if "add" in sublayers:
+        x = call(sublayers["add"], [x, inputs])
+    return x
+
+
+def inverted_residual_block(ctx, x, filters, names, **kwargs):
+    """Functional helper: one inverted residual block on ``x`` with stock layers.
+
+    Args:
+        ctx: :class:`BuildContext`.
+        x: Input tensor.
+        filters: Output channels.
+        names: Mapping role -> layer name.
+        **kwargs: Any argument of :func:`make_inverted_residual_layers`.
+
+    Returns:
+        The output tensor.
+    """
+    sublayers = make_inverted_residual_layers(ctx, ctx.channels(x), ctx.spatial(x), filters, names, **kwargs)
+    return apply_inverted_residual(sublayers, x)
+
+
+@keras.saving.register_keras_serializable(package="keras_lightnets")
+class InvertedResidual(keras.layers.Layer):
+    """Inverted residual (MBConv) block as one layer.
+
+    Args:
+        filters: Output channels (int >= 1).
+        expand_ratio: Expansion factor (int >= 1, default 6).
+        kernel_size: Depthwise kernel size (odd int, default 3).
+        strides: 1 or 2.
+        se_ratio: Squeeze-excite ratio in [0, 1] of the input channels (0 = off).
+        activation: Activation of expansion/depthwise stages (default "relu6").
+        drop_rate: Stochastic-depth rate in [0, 1).
+        bn_momentum: Batch-norm momentum in (0, 1).
+        bn_epsilon: Batch-norm epsilon (> 0).
+        data_format: "channels_last", "channels_first" or None (Keras default).
+        **kwargs: Base ``Layer`` arguments.
+    """
+
+    def __init__(
+        self,
+        filters,
+        expand_ratio=6,
+        kernel_size=3,
+        strides=1,
+        se_ratio=0.0,
+        activation="relu6",
+        drop_rate=0.0,
+        bn_momentum=0.99,
+        bn_epsilon=1e-3,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validation.check_number("filters", filters, minimum=1, integer=True)
+        validation.check_number("expand_ratio", expand_ratio, minimum=1, integer=True)
+        validation.check_number("kernel_size", kernel_size, minimum=1, integer=True)
+        validation.check_choice("strides", strides, [1, 2])
+        validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
+        validation.check_rate("drop_rate", drop_rate)
+        data_format = data_format or keras.config.image_data_format()
+        self._config = dict(
+            filters=filters, expand_ratio=expand_ratio, kernel_size=kernel_size, strides=strides,
+            se_ratio=se_ratio, activation=activation, drop_rate=drop_rate, bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon, data_format=data_format,
+        )
+        self.sublayers = None
+
+    def _wire(self, x, call=call_layer):
+        return apply_inverted_residual(self.sublayers, x, call)
+
+    def build(self, input_shape):
+        """Creates and builds the sublayers for ``input_shape``."""
+        c = self._config
+        ctx = BuildContext(data_format=c["data_format"], bn_epsilon=c["bn_epsilon"], bn_momentum=c["bn_momentum"])
+        probe = keras.KerasTensor(tuple(input_shape))
+        self.sublayers = make_inverted_residual_layers(
+            ctx, ctx.channels(probe), ctx.spatial(probe), c["filters"], {r: r for r in MBCONV_ROLES},
+            expand_ratio=c["expand_ratio"], kernel_size=c["kernel_size"], strides=c["strides"],
+            se_ratio=c["se_ratio"], activation=c["activation"], drop_rate=c["drop_rate"],
+        )
+        build_by_tracing(self, input_shape)
+
+    def call(self, inputs):
+        """Applies the block."""
+        return self._wire(inputs)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (batch included)."""
+        if self.sublayers is None:
+            self.build(input_shape)
+        return self._wire(keras.KerasTensor(tuple(input_shape))).shape
+
+    def get_config(self):
+        """Serializable configuration."""
+        config = super().get_config()
+        config.update(self._config)
+        config["activation"] = serialize(self._config["activation"])
+        return config

@@ -1,0 +1,175 @@
+"""The build path every family shares: validate, input, preprocessing, body, head, weights.
+
+A family module provides a :class:`Family` (its conventions), validates its
+own arguments, and passes a ``body(ctx, x) -> x`` function to :func:`build`.
+"""
+
+import dataclasses
+import warnings
+from typing import Any, Callable, Optional
+
+import keras
+import numpy as np
+
+from keras_lightnets import validation, weights as weights_lib
+from keras_lightnets.layers.context import BuildContext
+from keras_lightnets.models import inputs as inputs_lib
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PREPROCESSING_MODES = ("symmetric", "imagenet")
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """Conventions of one architecture family.
+
+    Attributes:
+        default_size: Resolution used when none is given with a classifier.
+        min_size: Smallest accepted input height/width.
+        preprocessing: "symmetric" (raw [0, 255] -> [-1, 1]) or "imagenet"
+            ([0, 255] -> /255 -> ImageNet mean/std).
+        head: "dense" (GAP -> [Dropout] -> Dense) or "conv" (MobileNetV1:
+            GAP -> Dropout -> 1x1 Conv -> Reshape -> Activation).
+        bn_momentum: Batch-norm momentum.
+        conv_initializer: Kernel initializer of convolutions.
+        dense_initializer: Kernel initializer of the classifier.
+    """
+
+    default_size: int
+    min_size: int
+    preprocessing: str
+    head: str
+    bn_momentum: float = 0.99
+    conv_initializer: Any = "glorot_uniform"
+    dense_initializer: Any = "glorot_uniform"
+
+
+@dataclasses.dataclass
+class CommonArgs:
+    """The arguments every builder shares with its keras.applications twin."""
+
+    include_top: bool = True
+    weights: Any = None
+    input_tensor: Any = None
+    input_shape: Any = None
+    pooling: Optional[str] = None
+    classes: int = 1000
+    classifier_activation: Any = "softmax"
+    name: Optional[str] = None
+    include_preprocessing: bool = True
+
+
+def validate_common(args, family):
+    """Validates the shared arguments and resolves the input shape.
+
+    Args:
+        args: :class:`CommonArgs`.
+        family: :class:`Family`.
+
+    Returns:
+        The resolved input shape (3-tuple).
+    """
+    validation.check_head(args.include_top, args.pooling, args.classes)
+    validation.check_weights(args.weights)
+    validation.check_choice("include_preprocessing", args.include_preprocessing, [True, False])
+    if args.weights == "imagenet" and args.include_top:
+        if args.classes != 1000:
+            validation.fail("classes", args.classes, '1000 when weights="imagenet" and include_top=True')
+        if args.classifier_activation not in (None, "softmax"):
+            validation.fail(
+                "classifier_activation", args.classifier_activation,
+                'None or "softmax" when weights="imagenet" and include_top=True',
+            )
+    return inputs_lib.resolve_input_shape(
+        args.input_shape, args.input_tensor, family.default_size, family.min_size,
+        args.include_top, args.weights, keras.config.image_data_format(),
+    )
+
+
+def _preprocess(ctx, x, mode):
+    if mode == "symmetric":
+        return ctx.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(x)
+    x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    return ctx.layers.Normalization(axis=ctx.channel_axis, name="normalization")(x)
+
+
+def set_imagenet_statistics(model, ctx):
+    """Sets the "normalization" layer (if any) to ImageNet mean/std.
+
+    Only 3-channel inputs get ImageNet statistics; other channel counts keep
+    the identity (mean 0, variance 1), i.e. plain [0, 1] rescaling.
+    """
+    try:
+        layer = model.get_layer("normalization")
+    except ValueError:
+        return
+    mean, variance, count = layer.get_weights()
+    if mean.shape == (3,):
+        layer.set_weights([np.array(IMAGENET_MEAN, "float32"), np.square(IMAGENET_STD).astype("float32"), count])
+    layer.finalize_state()
+
+
+def _head(ctx, x, family, args, dropout):
+    if not args.include_top:
+        if args.pooling is not None:
+            x = ctx.global_pool(args.pooling, name=f"{args.pooling}_pool")(x)
+        return x
+    if family.head == "conv":
+        x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+        x = ctx.layers.Dropout(dropout, name="dropout")(x)
+        x = ctx.conv(args.classes, 1, "conv_preds", use_bias=True)(x)
+        x = ctx.layers.Reshape((args.classes,), name="reshape_2")(x)
+        return ctx.layers.Activation(args.classifier_activation, name="predictions")(x)
+    x = ctx.global_pool("avg", name="avg_pool")(x)
+    if dropout > 0:
+        x = ctx.layers.Dropout(dropout, name="top_dropout")(x)
+    return ctx.layers.Dense(
+        args.classes, activation=args.classifier_activation,
+        kernel_initializer=ctx.dense_initializer, name="predictions",
+    )(x)
+
+
+def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None):
+    """Builds, names and loads weights into one model.
+
+    Args:
+        family: :class:`Family` of the model.
+        args: Validated :class:`CommonArgs`.
+        input_shape: Resolved input shape from :func:`validate_common`.
+        body: ``body(ctx, x) -> x`` that adds the family's feature extractor.
+        default_name: Model name used when ``args.name`` is None.
+        dropout: Dropout rate before the classifier, in [0, 1).
+        imagenet: :class:`keras_lightnets.weights.WeightSource` describing the
+            published file; required when ``args.weights == "imagenet"``
+            (its availability was checked before this call).
+
+    Returns:
+        A functional ``keras.Model``.
+    """
+    ctx = BuildContext(
+        bn_momentum=family.bn_momentum, conv_initializer=family.conv_initializer,
+        dense_initializer=family.dense_initializer,
+    )
+    model_inputs, x = inputs_lib.make_input(input_shape, args.input_tensor)
+    if args.include_preprocessing:
+        x = _preprocess(ctx, x, family.preprocessing)
+    x = body(ctx, x)
+    x = _head(ctx, x, family, args, dropout)
+    model = keras.Model(model_inputs, x, name=args.name or default_name)
+    if args.include_preprocessing:
+        set_imagenet_statistics(model, ctx)
+    if args.weights == "imagenet":
+        weights_lib.load_imagenet(model, imagenet)
+    elif args.weights is not None:
+        weights_lib.load_file(model, args.weights)
+    return model
+
+
+def warn_default_resolution(argument, rows, supported, fallback):
+    """Warns that published feature-extractor weights come from another resolution."""
+    warnings.warn(
+        f"No published ImageNet file for {argument}={rows} (published: {supported}); "
+        f"loading the {fallback}x{fallback} file, as keras.applications does.",
+        stacklevel=3,
+    )

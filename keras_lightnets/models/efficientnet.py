@@ -1,0 +1,157 @@
+"""EfficientNet B0-B7 (arXiv 1905.11946) and custom compound scaling.
+
+One stage table (B0) drives every variant; width rounds channels to
+multiples of 8, depth repeats blocks (ceil), resolution sets the default
+input size.
+"""
+
+import keras
+
+from keras_lightnets import scaling as rules
+from keras_lightnets import validation
+from keras_lightnets.layers.inverted_residual import inverted_residual_block
+from keras_lightnets.models import common
+from keras_lightnets.weights import WeightSource
+
+CONV_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
+}
+DENSE_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
+}
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+SE_RATIO = 0.25
+# (kernel, repeats, output filters, expansion, first stride) of the B0 stages.
+STAGES = ((3, 1, 16, 1, 1), (3, 2, 24, 6, 2), (5, 2, 40, 6, 2), (3, 3, 80, 6, 2),
+          (5, 3, 112, 6, 1), (5, 4, 192, 6, 2), (3, 1, 320, 6, 1))
+SCALINGS = ("official", "compound")
+WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
+ROLE_SUFFIXES = {
+    "expand": "expand_conv", "expand_bn": "expand_bn", "expand_act": "expand_activation", "pad": "dwconv_pad",
+    "depthwise": "dwconv", "depthwise_bn": "bn", "depthwise_act": "activation", "se_squeeze": "se_squeeze",
+    "se_reshape": "se_reshape", "se_reduce": "se_reduce", "se_expand": "se_expand", "se_excite": "se_excite",
+    "project": "project_conv", "project_bn": "project_bn", "drop": "drop", "add": "add",
+}
+
+
+def _names(stage, repeat):
+    prefix = f"block{stage + 1}{chr(repeat + 97)}_"
+    return {role: prefix + suffix for role, suffix in ROLE_SUFFIXES.items()}
+
+
+def _coefficients(phi, scaling_mode, compound_coefficients):
+    validation.check_choice("scaling", scaling_mode, SCALINGS)
+    if scaling_mode == "official":
+        return rules.efficientnet_coefficients(phi)
+    if not isinstance(compound_coefficients, (tuple, list)) or len(compound_coefficients) != 3:
+        validation.fail("compound_coefficients", compound_coefficients, "an (alpha, beta, gamma) tuple of numbers > 0")
+    width, depth, resolution = rules.compound_scaling(phi, *compound_coefficients)
+    return width, depth, resolution, 0.2
+
+
+def _imagenet_source(phi, scaling_mode, include_top, input_shape, classes, classifier_activation):
+    if scaling_mode != "official":
+        validation.fail("scaling", scaling_mode, '"official" when weights="imagenet" (only B0-B7 are published)')
+    filename = f"efficientnetb{phi}{'' if include_top else '_notop'}.h5"
+    twin = getattr(keras.applications, f"EfficientNetB{phi}")
+    return WeightSource(
+        filename, WEIGHTS_URL + filename,
+        lambda: twin(include_top=include_top, weights=None, input_shape=input_shape, classes=classes,
+                     classifier_activation=classifier_activation),
+    )
+
+
+def EfficientNet(
+    phi=0,
+    input_shape=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    include_preprocessing=True,
+    dropout=None,
+    drop_connect_rate=0.2,
+    activation="swish",
+    scaling="official",
+    compound_coefficients=(rules.COMPOUND_ALPHA, rules.COMPOUND_BETA, rules.COMPOUND_GAMMA),
+):
+    """EfficientNet-B{phi}, a drop-in for ``keras.applications.EfficientNetB{phi}``.
+
+    Args:
+        phi: Compound coefficient. With ``scaling="official"`` an int 0..7
+            selecting the released B0-B7 (width, depth, resolution, dropout);
+            with ``scaling="compound"`` any real in [0, 20].
+        input_shape: (height, width, channels); height/width None or >= 32.
+            Defaults to the variant's resolution with a classifier.
+        include_top: Attach the classifier.
+        weights: None, "imagenet" (official B0-B7) or a path to a
+            ``.keras``/``.weights.h5`` file.
+        input_tensor: Optional Keras tensor to build on.
+        pooling: None, "avg" or "max" when ``include_top`` is False.
+        classes: Number of classes (int >= 1).
+        classifier_activation: Activation of the classifier (None = logits).
+        name: Model name (default ``efficientnetb{phi}``).
+        include_preprocessing: If True the model takes raw [0, 255] images and
+            normalizes them with ImageNet mean/std (3 channels) or rescales
+            to [0, 1] (other channel counts); if False it takes what
+            keras.applications' network sees after its own preprocessing.
+        dropout: Dropout before the classifier in [0, 1); None = the table's.
+        drop_connect_rate: Final stochastic-depth rate in [0, 1), reached
+            linearly over the blocks.
+        activation: Activation of every block (default "swish").
+        scaling: "official" (released table) or "compound" (formula
+            depth alpha^phi, width beta^phi, resolution 224 * gamma^phi).
+        compound_coefficients: (alpha, beta, gamma) for ``scaling="compound"``;
+            default the paper's (1.2, 1.1, 1.15).
+
+    Returns:
+        ``keras.Model``.
+    """
+    width, depth, resolution, table_dropout = _coefficients(phi, scaling, compound_coefficients)
+    dropout = table_dropout if dropout is None else dropout
+    validation.check_rate("dropout", dropout)
+    validation.check_rate("drop_connect_rate", drop_connect_rate)
+    family = common.Family(
+        default_size=resolution, min_size=32, preprocessing="imagenet", head="dense",
+        conv_initializer=CONV_INITIALIZER, dense_initializer=DENSE_INITIALIZER,
+    )
+    args = common.CommonArgs(
+        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
+        include_preprocessing,
+    )
+    shape = common.validate_common(args, family)
+    source = None
+    if weights == "imagenet":
+        source = _imagenet_source(phi, scaling, include_top, shape, classes, classifier_activation)
+
+    def body(ctx, x):
+        pad = ctx.downsample_padding(ctx.spatial(x), 3, "correct")
+        x = ctx.zero_pad(pad, "stem_conv_pad")(x)
+        x = ctx.conv(scaling_filters(STEM_FILTERS), 3, "stem_conv", strides=2, padding="valid")(x)
+        x = ctx.batch_norm("stem_bn")(x)
+        x = ctx.activation(activation, "stem_activation")(x)
+        total = float(sum(rules.round_repeats(stage[1], depth) for stage in STAGES))
+        index = 0
+        for stage, (kernel, repeats, filters, expansion, first_stride) in enumerate(STAGES):
+            for repeat in range(rules.round_repeats(repeats, depth)):
+                x = inverted_residual_block(
+                    ctx, x, scaling_filters(filters), _names(stage, repeat), expand_ratio=expansion,
+                    kernel_size=kernel, strides=first_stride if repeat == 0 else 1, se_ratio=SE_RATIO,
+                    activation=activation, drop_rate=drop_connect_rate * index / total,
+                )
+                index += 1
+        x = ctx.conv(scaling_filters(HEAD_FILTERS), 1, "top_conv")(x)
+        x = ctx.batch_norm("top_bn")(x)
+        return ctx.activation(activation, "top_activation")(x)
+
+    def scaling_filters(filters):
+        return rules.make_divisible(filters * width, 8)
+
+    default_name = f"efficientnetb{phi}" if scaling == "official" else f"efficientnet_phi{phi:g}"
+    return common.build(family, args, shape, body, default_name, dropout=dropout, imagenet=source)
