@@ -21,6 +21,8 @@ WEIGHTED_KINDS = {
     "Dense": "dense",
 }
 SKIPPED_CLASSES = ("Normalization", "Rescaling")
+# Set to 1 to never download: a missing file raises at once (air-gapped machines, tests).
+OFFLINE_VARIABLE = "KERAS_LIGHTNETS_OFFLINE"
 
 
 class WeightsUnavailableError(OSError):
@@ -166,18 +168,27 @@ def fetch(source):
 
     Raises:
         WeightsUnavailableError: if the file is not cached and cannot be
-            downloaded; the message names the file and where to put it.
+            downloaded (or ``KERAS_LIGHTNETS_OFFLINE=1`` forbids it); the
+            message names the file and where to put it.
     """
     cached = os.path.join(keras_cache_dir(), "models", source.filename)
     if os.path.isfile(cached):
         return cached
+    advice = (
+        f"On a machine with internet access download {source.url} and copy it to {cached} "
+        "(set KERAS_HOME to use another cache root)."
+    )
+    if os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0"):
+        raise WeightsUnavailableError(
+            f"ImageNet weights file {source.filename!r} is not in the Keras cache and {OFFLINE_VARIABLE} "
+            f"forbids downloading. {advice}"
+        )
     try:
         return keras.utils.get_file(source.filename, source.url, cache_subdir="models", cache_dir=keras_cache_dir())
     except Exception as error:  # network errors come in many types
         raise WeightsUnavailableError(
             f"ImageNet weights file {source.filename!r} is not in the Keras cache and could not be "
-            f"downloaded ({type(error).__name__}: {error}). On a machine with internet access download "
-            f"{source.url} and copy it to {cached} (set KERAS_HOME to use another cache root)."
+            f"downloaded ({type(error).__name__}: {error}). {advice}"
         ) from None
 
 

@@ -129,6 +129,9 @@ class InvertedResidual(keras.layers.Layer):
         **kwargs: Base ``Layer`` arguments.
     """
 
+    # Sublayer roles of the depthwise + pointwise pair (read by the cost profiler).
+    separable_pair = ("depthwise", "project")
+
     def __init__(
         self,
         filters,

@@ -119,6 +119,9 @@ class SeparableConv(keras.layers.Layer):
         **kwargs: Base ``Layer`` arguments (name, dtype, trainable).
     """
 
+    # Sublayer roles of the depthwise + pointwise pair (read by the cost profiler).
+    separable_pair = ("depthwise", "pointwise")
+
     def __init__(
         self,
         filters,

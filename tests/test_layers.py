@@ -1,0 +1,109 @@
+"""SeparableConv, SqueezeExcite and InvertedResidual: math, shapes, serialization, bad input."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from conftest import images, randomize, run
+
+
+def _round_trip(model, tmp_path, x):
+    randomize(model)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(run(model, x), run(restored, x))
+    return restored
+
+
+def test_separable_conv_equals_depthwise_then_pointwise():
+    inputs = keras.Input((12, 12, 5))
+    ours = keras.Model(inputs, kl.SeparableConv(7, kernel_size=3, strides=2, name="sep")(inputs))
+    randomize(ours)
+    reference_in = keras.Input((12, 12, 5))
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(reference_in)
+    x = keras.layers.BatchNormalization(epsilon=1e-3)(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(7, 1, use_bias=False)(x)
+    x = keras.layers.BatchNormalization(epsilon=1e-3)(x)
+    reference = keras.Model(reference_in, keras.layers.ReLU()(x))
+    reference.set_weights(ours.get_weights())
+    x = images((3, 12, 12, 5), low=-1, high=1)
+    np.testing.assert_allclose(run(ours, x), run(reference, x), atol=1e-6)
+    assert ours.output.shape == (None, 6, 6, 7)
+
+
+def test_separable_conv_parameter_count_is_k2c_plus_cn():
+    layer = kl.SeparableConv(16, kernel_size=5, depthwise_bn=False, pointwise_bn=False, use_bias=False)
+    layer.build((None, 20, 20, 8))
+    assert layer.count_params() == 5 * 5 * 8 + 8 * 16
+
+
+def test_separable_conv_round_trip(tmp_path):
+    inputs = keras.Input((10, 10, 3))
+    x = kl.SeparableConv(8, activation="swish", depthwise_activation=None, depth_multiplier=2)(inputs)
+    model = keras.Model(inputs, kl.SeparableConv(4, strides=2, padding="valid")(x))
+    restored = _round_trip(model, tmp_path, images((2, 10, 10, 3)))
+    assert restored.layers[1].get_config()["depth_multiplier"] == 2
+    assert restored.layers[1].get_config()["activation"] == "swish"
+
+
+def test_squeeze_excite_gates_channels(tmp_path):
+    inputs = keras.Input((6, 6, 8))
+    model = keras.Model(inputs, kl.SqueezeExcite(2, name="se")(inputs))
+    randomize(model)
+    x = images((2, 6, 6, 8), low=-1, high=1)
+    se = model.get_layer("se").sublayers
+    squeezed = x.mean(axis=(1, 2))
+    reduce_kernel, reduce_bias = se["se_reduce"].get_weights()
+    expand_kernel, expand_bias = se["se_expand"].get_weights()
+    hidden = squeezed @ reduce_kernel[0, 0] + reduce_bias
+    hidden = hidden / (1 + np.exp(-hidden))
+    gate = 1 / (1 + np.exp(-(hidden @ expand_kernel[0, 0] + expand_bias)))
+    np.testing.assert_allclose(run(model, x), x * gate[:, None, None, :], atol=1e-5)
+    _round_trip(model, tmp_path, x)
+
+
+@pytest.mark.parametrize(
+    "in_channels, filters, strides, residual",
+    [(16, 16, 1, True), (16, 24, 1, False), (16, 16, 2, False)],
+)
+def test_inverted_residual_shortcut_only_when_shapes_allow(in_channels, filters, strides, residual):
+    layer = kl.InvertedResidual(filters, expand_ratio=4, strides=strides, se_ratio=0.25, activation="swish")
+    out = layer(np.zeros((1, 16, 16, in_channels), "float32"))
+    assert ("add" in layer.sublayers) is residual
+    assert out.shape == (1, 16 // strides, 16 // strides, filters)
+
+
+def test_inverted_residual_stochastic_depth_only_in_training():
+    layer = kl.InvertedResidual(8, expand_ratio=2, drop_rate=0.5)
+    x = images((64, 4, 4, 8), low=-1, high=1)
+    inference = [np.asarray(layer(x, training=False)) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    trained = np.asarray(layer(x, training=True))
+    dropped = np.all(np.isclose(trained, x), axis=(1, 2, 3))
+    assert 5 < dropped.sum() < 59  # about half the samples keep only the shortcut
+
+
+def test_inverted_residual_round_trip(tmp_path):
+    inputs = keras.Input((8, 8, 16))
+    x = kl.InvertedResidual(16, se_ratio=0.25, drop_rate=0.1, activation="swish")(inputs)
+    model = keras.Model(inputs, kl.InvertedResidual(24, strides=2, kernel_size=5)(x))
+    _round_trip(model, tmp_path, images((2, 8, 8, 16), low=-1, high=1))
+
+
+@pytest.mark.parametrize(
+    "factory, argument",
+    [
+        (lambda: kl.SeparableConv(0), "filters"),
+        (lambda: kl.SeparableConv(8, strides=3), "strides"),
+        (lambda: kl.SeparableConv(8, padding="full"), "padding"),
+        (lambda: kl.SqueezeExcite(0), "reduced_channels"),
+        (lambda: kl.InvertedResidual(8, drop_rate=1.5), "drop_rate"),
+        (lambda: kl.InvertedResidual(8, expand_ratio=0), "expand_ratio"),
+    ],
+)
+def test_layers_reject_bad_arguments(factory, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        factory()

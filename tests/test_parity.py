@@ -1,0 +1,169 @@
+"""Exactness against keras.applications: parameter counts and outputs after port_weights."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from conftest import images, randomize, run
+
+# ../shared/REFERENCE.md, keras 3.15.1, weights=None, 1000 classes.
+REFERENCE_PARAMS = [
+    (lambda: kl.MobileNetV1(), 4_253_864, 4_231_976),
+    (lambda: kl.MobileNetV1(alpha=0.75), 2_601_976, None),
+    (lambda: kl.MobileNetV1(alpha=0.5), 1_342_536, None),
+    (lambda: kl.MobileNetV1(alpha=0.25), 475_544, None),
+    (lambda: kl.MobileNetV2(), 3_538_984, 3_504_872),
+    (lambda: kl.MobileNetV2(alpha=0.35), 1_691_208, None),
+    (lambda: kl.MobileNetV2(alpha=1.4), 6_156_712, None),
+    (lambda: kl.Xception(), 22_910_480, 22_855_952),
+    (lambda: kl.EfficientNet(0), 5_330_571, 5_288_548),
+    (lambda: kl.EfficientNet(1), 7_856_239, 7_794_184),
+    (lambda: kl.EfficientNet(2), 9_177_569, 9_109_994),
+    (lambda: kl.EfficientNet(3), 12_320_535, 12_233_232),
+    (lambda: kl.EfficientNet(4), 19_466_823, 19_341_616),
+    (lambda: kl.EfficientNet(5), 30_562_527, 30_389_784),
+    (lambda: kl.EfficientNet(6), 43_265_143, 43_040_704),
+    (lambda: kl.EfficientNet(7), 66_658_687, 66_347_960),
+]
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("build, total, trainable", REFERENCE_PARAMS)
+def test_parameter_counts_match_keras_applications(build, total, trainable):
+    model = build()
+    assert model.count_params() == total
+    if trainable is not None:
+        assert _trainable(model) == trainable
+
+
+def _assert_ported_output_matches(ka, ours, x, ka_input_layer=None):
+    """Random weights into keras.applications, port them, compare logits."""
+    randomize(ka, seed=3)
+    report = kl.port_weights(ka, ours)
+    assert report.unused_source == []
+    reference = ka if ka_input_layer is None else keras.Model(ka.get_layer(ka_input_layer).input, ka.output)
+    expected = run(reference, x)
+    got = run(ours, x)
+    assert np.abs(expected).max() > 1e-2  # outputs are not trivially zero
+    assert np.abs(expected - got).max() < 1e-4
+
+
+@pytest.mark.parametrize("alpha, size", [(1.0, 160), (0.5, 128), (0.25, 224), (0.75, 97)])
+def test_mobilenet_v1_output_identical_after_porting(alpha, size):
+    shape = (size, size, 3)
+    ka = keras.applications.MobileNet(input_shape=shape, alpha=alpha, weights=None, classifier_activation=None)
+    ours = kl.MobileNetV1(input_shape=shape, alpha=alpha, include_preprocessing=False, classifier_activation=None)
+    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+
+
+@pytest.mark.parametrize("alpha, size", [(1.0, 96), (0.35, 128), (1.4, 113), (0.75, 160)])
+def test_mobilenet_v2_output_identical_after_porting(alpha, size):
+    shape = (size, size, 3)
+    ka = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights=None, classifier_activation=None)
+    ours = kl.MobileNetV2(input_shape=shape, alpha=alpha, include_preprocessing=False, classifier_activation=None)
+    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+
+
+@pytest.mark.parametrize("phi, size", [(0, 96), (1, 113), (3, 64)])
+def test_efficientnet_output_identical_after_porting(phi, size):
+    shape = (size, size, 3)
+    ka = getattr(keras.applications, f"EfficientNetB{phi}")(
+        input_shape=shape, weights=None, classifier_activation=None
+    )
+    ours = kl.EfficientNet(phi, input_shape=shape, include_preprocessing=False, classifier_activation=None)
+    x = np.random.default_rng(2).normal(0, 1, (2,) + shape).astype("float32")
+    _assert_ported_output_matches(ka, ours, x, ka_input_layer="stem_conv_pad")
+
+
+@pytest.mark.parametrize("size", [131, 150])
+def test_xception_output_identical_after_porting(size):
+    shape = (size, size, 3)
+    ka = keras.applications.Xception(input_shape=shape, weights=None, classifier_activation=None)
+    ours = kl.Xception(input_shape=shape, include_preprocessing=False, classifier_activation=None)
+    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "ka_builder, ours_builder, shape",
+    [
+        (keras.applications.MobileNet, kl.MobileNetV1, (224, 224, 3)),
+        (keras.applications.MobileNetV2, kl.MobileNetV2, (224, 224, 3)),
+        (keras.applications.Xception, kl.Xception, (299, 299, 3)),
+    ],
+)
+def test_full_size_output_identical_after_porting(ka_builder, ours_builder, shape):
+    ka = ka_builder(input_shape=shape, weights=None, classifier_activation=None)
+    ours = ours_builder(input_shape=shape, include_preprocessing=False, classifier_activation=None)
+    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+
+
+@pytest.mark.slow
+def test_efficientnet_b0_full_size_output_identical_after_porting():
+    ka = keras.applications.EfficientNetB0(weights=None, classifier_activation=None)
+    ours = kl.EfficientNet(0, include_preprocessing=False, classifier_activation=None)
+    x = np.random.default_rng(2).normal(0, 1, (2, 224, 224, 3)).astype("float32")
+    _assert_ported_output_matches(ka, ours, x, ka_input_layer="stem_conv_pad")
+
+
+@pytest.mark.parametrize(
+    "ka_builder, ours_builder, shape",
+    [
+        (keras.applications.MobileNet, kl.MobileNetV1, (128, 128, 3)),
+        (keras.applications.MobileNetV2, kl.MobileNetV2, (96, 96, 3)),
+        (keras.applications.Xception, kl.Xception, (96, 96, 3)),
+    ],
+)
+def test_builtin_preprocessing_equals_keras_preprocess_input(ka_builder, ours_builder, shape):
+    """Ours on raw [0, 255] pixels == keras.applications on preprocess_input(pixels)."""
+    ka = randomize(ka_builder(input_shape=shape, weights=None, classifier_activation=None), seed=4)
+    ours = ours_builder(input_shape=shape, classifier_activation=None)
+    kl.port_weights(ka, ours)
+    raw = images((2,) + shape)
+    expected = run(ka, keras.applications.mobilenet.preprocess_input(raw.copy()))
+    np.testing.assert_allclose(run(ours, raw), expected, atol=1e-4)
+
+
+def test_efficientnet_preprocessing_is_imagenet_mean_std():
+    shape = (64, 64, 3)
+    ka = randomize(keras.applications.EfficientNetB0(input_shape=shape, weights=None, classifier_activation=None))
+    # keras.applications' ImageNet file fills its Normalization layer; set the same statistics by hand.
+    norm = ka.get_layer("normalization")
+    norm.set_weights([np.array([0.485, 0.456, 0.406]), np.square([0.229, 0.224, 0.225]), np.array(0)])
+    norm.finalize_state()
+    ours = kl.EfficientNet(0, input_shape=shape, classifier_activation=None)
+    kl.port_weights(ka, ours)
+    raw = images((2,) + shape)
+    np.testing.assert_allclose(run(ours, raw), run(ka, raw), atol=1e-4)
+
+
+def test_port_weights_into_feature_extractor_skips_the_classifier():
+    ka = randomize(keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None))
+    ours = kl.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, include_top=False, include_preprocessing=False)
+    report = kl.port_weights(ka, ours)
+    assert report.unused_source == ["predictions"]
+    x = images((1, 96, 96, 3), low=-1, high=1)
+    trunk = keras.Model(ka.input, ka.get_layer("out_relu").output)
+    np.testing.assert_allclose(run(ours, x), run(trunk, x), atol=1e-5)
+
+
+def test_port_weights_rejects_another_architecture():
+    source = kl.MobileNetV1(input_shape=(128, 128, 3), alpha=0.5)
+    destination = kl.MobileNetV1(input_shape=(128, 128, 3), alpha=0.25)
+    before = [w.numpy().copy() for w in destination.weights]
+    with pytest.raises(ValueError, match="`source`"):
+        kl.port_weights(source, destination)
+    for old, weight in zip(before, destination.weights):
+        np.testing.assert_array_equal(old, weight.numpy())
+
+
+def test_port_weights_back_to_keras_applications():
+    ours = randomize(kl.Xception(input_shape=(96, 96, 3), include_preprocessing=False, classifier_activation=None))
+    ka = keras.applications.Xception(input_shape=(96, 96, 3), weights=None, classifier_activation=None)
+    kl.port_weights(ours, ka)
+    x = images((1, 96, 96, 3), low=-1, high=1)
+    np.testing.assert_allclose(run(ka, x), run(ours, x), atol=1e-4)
