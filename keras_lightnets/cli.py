@@ -11,6 +11,8 @@ commands:
   list      print every registered model name
   profile   build a model and print its parameters and multiply-adds per layer
             kind, and the cost of the same network with standard convolutions
+  export    write a SavedModel for TF Serving and TFLite files for LiteRT, then
+            measure each (size, parity with Keras, CPU and GPU-accelerator latency)
 """
 
 
@@ -40,6 +42,27 @@ def _parser():
         help="with --layers: only the K layers with the most MACs (>= 1)",
     )
     prof.add_argument("--json", action="store_true", help="print the full result as JSON instead of tables")
+    exp = commands.add_parser(
+        "export",
+        help="export a model for TF Serving and LiteRT",
+        description="Export a .keras model (or a registered architecture with random or given weights) as a "
+        "versioned SavedModel (<base-dir>/<name>/<version>/) and TFLite files, and report size, parity with "
+        "Keras and latency of each.",
+    )
+    exp.add_argument("model", help="a .keras file, or a name from `lightnets list`")
+    exp.add_argument("--weights", default=None, help="with a registered name: a .keras/.weights.h5 file to load")
+    exp.add_argument("--input-size", type=int, default=None, metavar="N",
+                     help="square input size for a registered name or a model built with None dims")
+    exp.add_argument("--classes", type=int, default=1000, metavar="N", help="with a registered name: classifier outputs")
+    exp.add_argument("--base-dir", default="saved_models", help="TF Serving model repository root (default saved_models)")
+    exp.add_argument("--tflite-dir", default=None, help="where .tflite files go (default: <base-dir>/tflite)")
+    exp.add_argument(
+        "--quantization", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16", "dynamic", "int8"],
+        help="TFLite variants to write (default: fp32 fp16); int8 needs --calibration-dir",
+    )
+    exp.add_argument("--calibration-dir", default=None,
+                     help="folder of real JPEG/PNG images for int8 calibration and parity checks (up to 200 used)")
+    exp.add_argument("--no-gpu", action="store_true", help="skip the LiteRT GPU-accelerator run")
     return parser
 
 
@@ -57,6 +80,57 @@ def _profile(args):
     if args.layers:
         print()
         print("\n".join(result.layer_lines(top=args.top)))
+
+
+def _load_images(folder, height, width, channels, limit=200):
+    import numpy as np
+    import keras
+
+    if not os.path.isdir(folder):
+        raise ValueError(f"Invalid `--calibration-dir`: received {folder!r}; allowed: an existing folder of images.")
+    files = sorted(
+        os.path.join(root, f) for root, _, names in os.walk(folder) for f in names
+        if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp"))
+    )[:limit]
+    if not files:
+        raise ValueError(f"Invalid `--calibration-dir`: received {folder!r}; allowed: a folder with JPEG/PNG images.")
+    mode = "grayscale" if channels == 1 else "rgb"
+    return np.stack([
+        keras.utils.img_to_array(keras.utils.load_img(f, color_mode=mode, target_size=(height, width))) for f in files
+    ]).astype("float32")
+
+
+def _export(args):
+    import keras
+
+    import keras_lightnets as kl
+    from keras_lightnets.export import signatures
+    from keras_lightnets.export.report import export_and_measure, format_rows
+
+    if args.model.endswith(".keras"):
+        if not os.path.isfile(args.model):
+            raise ValueError(f"Invalid `model`: received {args.model!r}; allowed: an existing .keras file or a registered name.")
+        model = keras.saving.load_model(args.model)
+    else:
+        from keras_lightnets.registry import default_resolution
+
+        size = args.input_size or default_resolution(args.model)
+        model = kl.create_model(args.model, classes=args.classes, input_shape=(size, size, 3), weights=args.weights)
+    quantizations = [None if q == "fp32" else q for q in args.quantization]
+    image_size = args.input_size if model.inputs[0].shape[1] is None else None
+    height, width, channels = signatures.input_size(model, image_size)
+    images = None
+    if args.calibration_dir:
+        images = _load_images(args.calibration_dir, height, width, channels)
+    elif "int8" in quantizations:
+        raise ValueError("Invalid `--quantization`: received int8 without --calibration-dir; allowed: int8 with "
+                         "--calibration-dir pointing at real images (they calibrate the int8 ranges).")
+    rows = export_and_measure(
+        model, args.base_dir, args.tflite_dir or os.path.join(args.base_dir, "tflite"), quantizations,
+        sample_images=images[:32] if images is not None else None, representative_data=images,
+        image_size=image_size, gpu=not args.no_gpu, log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(format_rows(rows))
 
 
 def main(argv=None):
@@ -78,6 +152,8 @@ def main(argv=None):
             if args.top is not None and args.top < 1:
                 raise ValueError(f"Invalid `--top`: received {args.top}; allowed: an integer >= 1.")
             _profile(args)
+        elif args.command == "export":
+            _export(args)
     except ValueError as error:
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2

@@ -39,3 +39,18 @@ def test_help_explains_every_flag():
     ).stdout
     for flag in ("--input-size", "--classes", "--no-top", "--layers", "--top", "--json"):
         assert flag in out
+
+
+def test_export_command_writes_and_checks_every_artifact(tmp_path, capsys):
+    status = main(["export", "mobilenet_v1_0.25_128", "--input-size", "64", "--classes", "4",
+                   "--base-dir", str(tmp_path), "--quantization", "fp16", "--no-gpu"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "saved_model" in out and "fp16" in out
+    assert (tmp_path / "mobilenet_0.25_64" / "1" / "saved_model.pb").exists()
+    assert (tmp_path / "tflite" / "mobilenet_0.25_64_fp16.tflite").exists()
+
+
+def test_export_int8_needs_calibration_images(tmp_path, capsys):
+    assert main(["export", "mobilenet_v1_0.25_128", "--base-dir", str(tmp_path), "--quantization", "int8"]) == 2
+    assert "--calibration-dir" in capsys.readouterr().err

@@ -1,0 +1,103 @@
+"""LiteRT runtime wrapper that imports only numpy and ai_edge_litert.
+
+Kept free of TensorFlow and of this package so that it also runs as a
+standalone script in a subprocess (the GPU accelerator can crash a process
+on an unsupported graph):
+
+    python runtime.py MODEL.tflite RESULT.json OUTPUTS.npz RUNS [IMAGES.npy]
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+
+SIGNATURE = "serving_default"
+
+
+class LiteRTModel:
+    """A ``.tflite`` file compiled by LiteRT, called like a function.
+
+    Args:
+        path: ``.tflite`` file (its ``serving_default`` signature, else the first).
+        accelerator: "cpu" (XNNPACK) or "gpu" (LiteRT's GPU accelerator).
+        num_threads: CPU threads (int >= 1).
+    """
+
+    def __init__(self, path, accelerator="cpu", num_threads=2):
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.cpu_options import CpuOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import Options
+
+        # The GPU set includes the CPU so that unsupported ops fall back instead of failing
+        # the compilation; `fully_accelerated` then tells whether anything fell back.
+        hardware = HardwareAccelerator.CPU
+        if accelerator == "gpu":
+            hardware = HardwareAccelerator.GPU | HardwareAccelerator.CPU
+        options = Options(hardware_accelerators=hardware, cpu_options=CpuOptions(num_threads=num_threads))
+        self.model = CompiledModel.from_file(str(path), options=options)
+        signatures = list(self.model.get_signature_list())
+        self.signature = SIGNATURE if SIGNATURE in signatures else signatures[0]
+        self.input_details = self.model.get_input_tensor_details(self.signature)
+        self.output_details = self.model.get_output_tensor_details(self.signature)
+        self._inputs = {n: self.model.create_input_buffer_by_name(self.signature, n) for n in self.input_details}
+        self._outputs = {n: self.model.create_output_buffer_by_name(self.signature, n) for n in self.output_details}
+
+    @property
+    def fully_accelerated(self):
+        """Whether every op runs on the chosen accelerator."""
+        return bool(self.model.is_fully_accelerated())
+
+    @property
+    def input_shape(self):
+        """Static shape of the (single) input, batch included."""
+        return tuple(next(iter(self.input_details.values()))["shape"])
+
+    def run_batch(self, batch):
+        """One invocation on exactly ``input_shape``; returns {output name: array}."""
+        name, details = next(iter(self.input_details.items()))
+        self._inputs[name].write(np.ascontiguousarray(batch, dtype=details["dtype"]))
+        self.model.run_by_name(self.signature, self._inputs, self._outputs)
+        return {
+            out: self._outputs[out].read(int(np.prod(d["shape"])), np.dtype(d["dtype"])).reshape(d["shape"])
+            for out, d in self.output_details.items()
+        }
+
+    def __call__(self, images):
+        """Runs over a batch whose size is a multiple of the file's batch size."""
+        images = np.asarray(images, np.float32)
+        step = self.input_shape[0]
+        if len(images) % step:
+            raise ValueError(
+                f"Invalid `images`: received {len(images)} images; allowed: a multiple of the file's batch size {step}."
+            )
+        chunks = [self.run_batch(images[i : i + step]) for i in range(0, len(images), step)]
+        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+
+    def latency_ms(self, runs=50, warmup=5):
+        """Median milliseconds of one invocation on a constant input."""
+        batch = np.full(self.input_shape, 127.0, np.float32)
+        for _ in range(warmup):
+            self.run_batch(batch)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            self.run_batch(batch)
+            times.append(time.perf_counter() - start)
+        return 1000.0 * float(np.median(times))
+
+
+def probe(model_path, result_path, outputs_path, runs, images_path=None):
+    """GPU run for :func:`keras_lightnets.export.litert.gpu_check`: writes JSON and outputs."""
+    model = LiteRTModel(model_path, accelerator="gpu")
+    latency = model.latency_ms(runs=runs, warmup=1)
+    outputs = model(np.load(images_path)) if images_path else {}
+    np.savez(outputs_path, **outputs)
+    with open(result_path, "w") as handle:
+        json.dump({"fully_accelerated": model.fully_accelerated, "latency_ms": latency}, handle)
+
+
+if __name__ == "__main__":
+    probe(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else None)

@@ -1,0 +1,155 @@
+"""TFLite conversion (builtin ops only, static input shape) for LiteRT and its GPU accelerator."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lightnets import validation
+from keras_lightnets.export import signatures
+from keras_lightnets.export.atomic import atomic_write_bytes
+
+QUANTIZATIONS = (None, "fp16", "dynamic", "int8")
+SIGNATURE = "serving_default"
+DEFAULT_CALIBRATION_STEPS = 200
+
+
+def _calibration(representative_data, height, width, channels, steps):
+    """Yields single images, float32 (1, H, W, C), from an array or an iterable of batches."""
+
+    batches = [representative_data] if isinstance(representative_data, np.ndarray) else representative_data
+
+    def generator():
+        produced = 0
+        for batch in batches:
+            batch = np.asarray(batch, np.float32)
+            if batch.ndim == 3:
+                batch = batch[None]
+            if batch.shape[1:] != (height, width, channels):
+                validation.fail("representative_data", f"images of shape {batch.shape[1:]}",
+                                f"images of shape {(height, width, channels)} (the model input)")
+            for image in batch:
+                yield [image[None]]
+                produced += 1
+                if produced >= steps:
+                    return
+
+    return generator
+
+
+def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps):
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        converter.representative_dataset = _calibration(representative_data, height, width, channels, calibration_steps)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter
+
+
+def to_tflite_variants(
+    model,
+    paths,
+    representative_data=None,
+    batch_size=1,
+    image_size=None,
+    calibration_steps=DEFAULT_CALIBRATION_STEPS,
+):
+    """Converts ``model`` to several ``.tflite`` files, tracing the model once.
+
+    Args:
+        model: Keras model with a channels-last image input.
+        paths: Mapping quantization -> output path, quantization one of
+            None (fp32), "fp16", "dynamic", "int8"; e.g.
+            ``{None: "m.tflite", "fp16": "m_fp16.tflite"}``.
+        representative_data: Real images for "int8" (see :func:`to_tflite`).
+        batch_size: Static batch size (int >= 1).
+        image_size: Input size for models built with ``None`` spatial dims.
+        calibration_steps: Images used for int8 calibration (int >= 1).
+
+    Returns:
+        The same mapping quantization -> path, all files written.
+    """
+    if not isinstance(paths, dict) or not paths:
+        validation.fail("paths", paths, "a non-empty dict quantization -> .tflite path")
+    for quantization, path in paths.items():
+        validation.check_choice("quantization", quantization, QUANTIZATIONS)
+        if not str(path).endswith(".tflite"):
+            validation.fail("path", path, "a file name ending in .tflite")
+    validation.check_number("batch_size", batch_size, minimum=1, integer=True)
+    validation.check_number("calibration_steps", calibration_steps, minimum=1, integer=True)
+    if "int8" in paths and representative_data is None:
+        validation.fail("representative_data", None, 'real images (N, H, W, C) when quantization="int8"')
+    height, width, channels = signatures.input_size(model, image_size)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        SIGNATURE,
+        lambda images: signatures.model_outputs(model, images),
+        input_signature=[tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="images")],
+    )
+    with tempfile.TemporaryDirectory() as saved:
+        archive.write_out(saved, verbose=False)
+        for quantization, path in paths.items():
+            converter = _converter(saved, quantization, representative_data, height, width, channels, calibration_steps)
+            atomic_write_bytes(os.fspath(path), converter.convert())
+    return paths
+
+
+def to_tflite(
+    model,
+    path,
+    quantization=None,
+    representative_data=None,
+    batch_size=1,
+    image_size=None,
+    calibration_steps=DEFAULT_CALIBRATION_STEPS,
+):
+    """Converts ``model`` to a ``.tflite`` file with builtin ops only.
+
+    The file has one signature, ``serving_default``: input ``images`` float32
+    (batch_size, H, W, C) as the model takes them; output ``probabilities``
+    for classifiers (softmax added to logit models) or ``features``.
+
+    Args:
+        model: Keras model with a channels-last image input.
+        path: Output ``.tflite`` path (written atomically).
+        quantization: None (fp32), "fp16" (fp16 weights; the GPU delegate's
+            preferred form), "dynamic" (int8 weights, float activations) or
+            "int8" (int8 weights and activations, float input/output;
+            needs ``representative_data``).
+        representative_data: For "int8": real images as the model takes
+            them, a (N, H, W, C) array or an iterable of such batches.
+        batch_size: Static batch size (int >= 1; default 1).
+        image_size: Input size for models built with ``None`` spatial dims.
+        calibration_steps: Images used for int8 calibration (int >= 1).
+
+    Returns:
+        ``path``.
+    """
+    validation.check_choice("quantization", quantization, QUANTIZATIONS)
+    to_tflite_variants(model, {quantization: path}, representative_data, batch_size, image_size, calibration_steps)
+    return path
+
+
+def gpu_compatibility_report(path):
+    """TensorFlow's static GPU-compatibility analysis of a ``.tflite`` file, as text.
+
+    A report for people, not a gate: TF 2.21 marks some ops compatible that
+    the GPU accelerator does not run. Use
+    :func:`keras_lightnets.export.litert.gpu_check` for the real answer.
+    """
+    import contextlib
+    import io
+
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        tf.lite.experimental.Analyzer.analyze(model_path=os.fspath(path), gpu_compatibility=True)
+    return captured.getvalue()
+
