@@ -62,7 +62,7 @@ def to_saved_model(
     base_dir=DEFAULT_BASE_DIR,
     version=None,
     name=None,
-    top_k=5,
+    top_k=None,
     class_names=None,
     image_size=None,
     warmup=None,
@@ -85,7 +85,8 @@ def to_saved_model(
         version: Integer version >= 1; None picks the highest existing + 1.
         name: Model directory name (default: the model's name); letters,
             digits, ``_ . -``.
-        top_k: Number of top classes returned (1 <= top_k <= classes).
+        top_k: Number of top classes returned (1 <= top_k <= classes);
+            None: min(5, classes).
         class_names: Optional list of ``classes`` label strings.
         image_size: Input size for models built with ``None`` spatial dims.
         warmup: Write ``assets.extra/tf_serving_warmup_requests``. None: when
@@ -102,6 +103,7 @@ def to_saved_model(
     classifier = signatures.is_classifier(model)
     classes = model.outputs[0].shape[-1] if classifier else None
     if classifier:
+        top_k = min(5, classes) if top_k is None else top_k
         validation.check_number("top_k", top_k, minimum=1, maximum=classes, integer=True)
         if class_names is not None and len(class_names) != classes:
             validation.fail("class_names", f"{len(class_names)} names", f"exactly {classes} names")
