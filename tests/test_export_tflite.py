@@ -86,12 +86,14 @@ def test_quantized_models_agree_with_float_on_real_digits(digits_model, quantiza
 
 
 @needs_vulkan
-def test_int8_model_runs_on_the_gpu_accelerator(digits_model, tmp_path):
+def test_int8_model_runs_fully_on_the_gpu_accelerator(digits_model, tmp_path):
     model, x_train, x_test, _ = digits_model
     path = to_tflite(model, str(tmp_path / "int8.tflite"), quantization="int8", representative_data=x_train[:100])
-    check = litert.gpu_check(path, images=x_test[:32], runs=1)
+    check = litert.gpu_check(path, images=x_test, runs=1)
     assert check.ran, check.error
-    assert _top1_agreement(check.outputs["probabilities"], run(model, x_test[:32])) >= 0.9
+    assert check.fully_accelerated
+    # The accelerator computes the int8 graph in floating point: measured 94% agreement on these digits.
+    assert _top1_agreement(check.outputs["probabilities"], run(model, x_test)) >= 0.9
 
 
 def test_larger_static_batch(tmp_path):
