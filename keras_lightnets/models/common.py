@@ -166,10 +166,34 @@ def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, 
     return model
 
 
-def warn_default_resolution(argument, rows, supported, fallback):
-    """Warns that published feature-extractor weights come from another resolution."""
+def published_resolution(alpha, alphas, rows, cols, sizes, include_top, input_shape, fallback=224):
+    """Checks that ImageNet weights exist for a MobileNet width/resolution; returns the file's resolution.
+
+    Classifiers need an exact published (alpha, size). Feature extractors at
+    another size get the ``fallback`` file with a warning, as keras.applications does.
+
+    Args:
+        alpha: Width multiplier asked for.
+        alphas: Published width multipliers.
+        rows: Input height (int or None).
+        cols: Input width (int or None).
+        sizes: Published square resolutions.
+        include_top: Whether the classifier is attached.
+        input_shape: The resolved input shape (for the error message).
+        fallback: Resolution loaded for feature extractors at other sizes.
+
+    Returns:
+        int: the resolution of the file to load.
+    """
+    if alpha not in alphas:
+        validation.fail("alpha", alpha, f'one of {alphas} when weights="imagenet"')
+    if rows == cols and rows in sizes:
+        return rows
+    if include_top:
+        validation.fail("input_shape", input_shape, f'square with size in {sizes} when weights="imagenet"')
     warnings.warn(
-        f"No published ImageNet file for {argument}={rows} (published: {supported}); "
+        f"No published ImageNet file for input_shape={input_shape} (published sizes: {sizes}); "
         f"loading the {fallback}x{fallback} file, as keras.applications does.",
-        stacklevel=3,
+        stacklevel=4,
     )
+    return fallback

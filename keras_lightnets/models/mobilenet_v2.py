@@ -30,13 +30,7 @@ def _names(block_id):
 
 
 def _imagenet_source(alpha, include_top, rows, cols, input_shape, classes, classifier_activation):
-    if alpha not in IMAGENET_ALPHAS:
-        validation.fail("alpha", alpha, f'one of {IMAGENET_ALPHAS} when weights="imagenet"')
-    if rows != cols or rows not in IMAGENET_SIZES:
-        if include_top:
-            validation.fail("input_shape", input_shape, f"square with size in {IMAGENET_SIZES} when weights=\"imagenet\"")
-        common.warn_default_resolution("input_shape", rows, IMAGENET_SIZES, 224)
-        rows = 224
+    rows = common.published_resolution(alpha, IMAGENET_ALPHAS, rows, cols, IMAGENET_SIZES, include_top, input_shape)
     filename = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{'' if include_top else '_no_top'}.h5"
     return WeightSource(
         filename, WEIGHTS_URL + filename,
