@@ -63,7 +63,46 @@ def _parser():
     exp.add_argument("--calibration-dir", default=None,
                      help="folder of real JPEG/PNG images for int8 calibration and parity checks (up to 200 used)")
     exp.add_argument("--no-gpu", action="store_true", help="skip the LiteRT GPU-accelerator run")
+    from keras_lightnets.train.flags import add_config_flags
+    from keras_lightnets.train.presets import PRESETS, preset
+
+    train = commands.add_parser(
+        "train", help="train a model (the engine every recipe uses)",
+        description="Train, evaluate and save a model. Rerunning the same command resumes an interrupted run.",
+    )
+    train.add_argument("--preset", choices=sorted(PRESETS), default="digits", help="starting configuration (default: digits)")
+    add_config_flags(train, preset("digits"))
+    evaluate = commands.add_parser("evaluate", help="measure a saved .keras classifier on a dataset's test split")
+    evaluate.add_argument("model", help="a .keras file, e.g. runs/digits/model.keras")
+    evaluate.add_argument("--dataset", required=True, help="digits | fashion_mnist | folder:PATH | tfds name")
+    evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX directory or tfds data_dir")
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
+
+
+def _train(args):
+    from keras_lightnets.train.engine import fit
+    from keras_lightnets.train.flags import config_from_args
+    from keras_lightnets.train.presets import preset
+
+    result = fit(config_from_args(args, preset(args.preset)), overwrite=args.overwrite)
+    print(f"test accuracy: {result.summary['test_accuracy']:.4f}; model: {result.run_dir}/model.keras")
+
+
+def _evaluate(args):
+    import json
+
+    from keras_lightnets.train.evaluate import evaluate_saved_model
+
+    result = evaluate_saved_model(args.model, args.dataset, args.data_dir, args.batch_size)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    top5 = f", top-5 {result['top5_accuracy']:.4f}" if result["top5_accuracy"] is not None else ""
+    print(f"{args.model} on {args.dataset}: accuracy {result['accuracy']:.4f}{top5} ({result['images']} test images)")
+    for name, accuracy in result["per_class_accuracy"].items():
+        print(f"  {name:>16}: {accuracy:.4f}")
 
 
 def _profile(args):
@@ -133,6 +172,13 @@ def _export(args):
     print(format_rows(rows))
 
 
+def user_errors():
+    """Exceptions reported as one-line errors with exit status 2."""
+    from keras_lightnets.train.flags import user_errors as training_errors
+
+    return training_errors()
+
+
 def main(argv=None):
     """Entry point of the ``lightnets`` console script.
 
@@ -154,7 +200,11 @@ def main(argv=None):
             _profile(args)
         elif args.command == "export":
             _export(args)
-    except ValueError as error:
+        elif args.command == "train":
+            _train(args)
+        elif args.command == "evaluate":
+            _evaluate(args)
+    except user_errors() as error:
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2
     return 0

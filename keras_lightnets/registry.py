@@ -60,6 +60,18 @@ def _resolve(name):
     return _BUILDERS[version], fixed
 
 
+def builder_of(name):
+    """The builder function of a registered name and the arguments the name fixes.
+
+    Args:
+        name: A name from :func:`list_models`.
+
+    Returns:
+        (builder, dict of fixed keyword arguments), e.g. ``(MobileNetV1, {"alpha": 0.5, ...})``.
+    """
+    return _resolve(name)
+
+
 def create_model(name, **kwargs):
     """Builds a registered model.
 

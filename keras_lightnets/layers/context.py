@@ -30,6 +30,9 @@ class BuildContext:
         conv_initializer: Kernel initializer of convolutions.
         dense_initializer: Kernel initializer of the classifier.
         layers: Namespace that provides the layer classes (``keras.layers``).
+        convolutions: "separable" (depthwise + pointwise pairs) or "standard"
+            (each pair emitted as one full k x k convolution: the network the
+            separable one is compared against).
     """
 
     data_format: str = dataclasses.field(default_factory=keras.config.image_data_format)
@@ -38,6 +41,7 @@ class BuildContext:
     conv_initializer: Any = "glorot_uniform"
     dense_initializer: Any = "glorot_uniform"
     layers: Any = keras.layers
+    convolutions: str = "separable"
 
     @property
     def channel_axis(self):

@@ -48,11 +48,16 @@ def make_separable_layers(
         activation: Activation after the pointwise stage or None.
 
     Returns:
-        dict role -> layer (roles that are not used are absent).
+        dict role -> layer (roles that are not used are absent). With
+        ``ctx.convolutions == "standard"`` the pair is one k x k ``Conv2D``
+        (named like the pointwise layer) followed by the pointwise BN/activation.
     """
     made = {}
     if pad is not None:
         made["pad"] = ctx.zero_pad(pad, names["pad"])
+    if ctx.convolutions == "standard":
+        made["pointwise"] = ctx.conv(filters, kernel_size, names["pointwise"], strides=strides, padding=padding, use_bias=use_bias)
+        return _add_pointwise_tail(ctx, made, names, pointwise_bn, activation)
     made["depthwise"] = ctx.depthwise(
         kernel_size, names["depthwise"], strides=strides, padding=padding,
         depth_multiplier=depth_multiplier, use_bias=use_bias,
@@ -62,6 +67,10 @@ def make_separable_layers(
     if depthwise_activation is not None:
         made["depthwise_act"] = ctx.activation(depthwise_activation, names["depthwise_act"])
     made["pointwise"] = ctx.conv(filters, 1, names["pointwise"], use_bias=use_bias)
+    return _add_pointwise_tail(ctx, made, names, pointwise_bn, activation)
+
+
+def _add_pointwise_tail(ctx, made, names, pointwise_bn, activation):
     if pointwise_bn:
         made["pointwise_bn"] = ctx.batch_norm(names["pointwise_bn"])
     if activation is not None:

@@ -110,6 +110,12 @@ def set_imagenet_statistics(model, ctx):
     layer.finalize_state()
 
 
+def _head_dtype():
+    """float32 for the classifier under a mixed-precision policy (stable softmax and loss), else the policy."""
+    policy = keras.config.dtype_policy()
+    return "float32" if policy.compute_dtype != policy.variable_dtype else None
+
+
 def _head(ctx, x, family, args, dropout):
     if not args.include_top:
         if args.pooling is not None:
@@ -120,17 +126,27 @@ def _head(ctx, x, family, args, dropout):
         x = ctx.layers.Dropout(dropout, name="dropout")(x)
         x = ctx.conv(args.classes, 1, "conv_preds", use_bias=True)(x)
         x = ctx.layers.Reshape((args.classes,), name="reshape_2")(x)
-        return ctx.layers.Activation(args.classifier_activation, name="predictions")(x)
+        return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
     x = ctx.global_pool("avg", name="avg_pool")(x)
     if dropout > 0:
         x = ctx.layers.Dropout(dropout, name="top_dropout")(x)
     return ctx.layers.Dense(
         args.classes, activation=args.classifier_activation,
-        kernel_initializer=ctx.dense_initializer, name="predictions",
+        kernel_initializer=ctx.dense_initializer, name="predictions", dtype=_head_dtype(),
     )(x)
 
 
-def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None):
+CONVOLUTIONS = ("separable", "standard")
+
+
+def check_convolutions(convolutions, weights):
+    """Validates a builder's ``convolutions`` argument ("standard" has no published weights)."""
+    validation.check_choice("convolutions", convolutions, CONVOLUTIONS)
+    if convolutions == "standard" and weights == "imagenet":
+        validation.fail("convolutions", convolutions, '"separable" when weights="imagenet"')
+
+
+def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None, convolutions="separable"):
     """Builds, names and loads weights into one model.
 
     Args:
@@ -143,13 +159,15 @@ def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, 
         imagenet: :class:`keras_lightnets.weights.WeightSource` describing the
             published file; required when ``args.weights == "imagenet"``
             (its availability was checked before this call).
+        convolutions: "separable", or "standard" to build every separable
+            pair as one full convolution (see :class:`BuildContext`).
 
     Returns:
         A functional ``keras.Model``.
     """
     ctx = BuildContext(
         bn_momentum=family.bn_momentum, conv_initializer=family.conv_initializer,
-        dense_initializer=family.dense_initializer,
+        dense_initializer=family.dense_initializer, convolutions=convolutions,
     )
     model_inputs, x = inputs_lib.make_input(input_shape, args.input_tensor)
     if args.include_preprocessing:

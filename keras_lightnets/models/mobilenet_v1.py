@@ -58,7 +58,7 @@ def MobileNetV1(
     classifier_activation="softmax",
     name=None,
     include_preprocessing=True,
-    activation="relu6",
+    activation="relu6",    convolutions="separable",
 ):
     """MobileNetV1, a drop-in for ``keras.applications.MobileNet``.
 
@@ -80,6 +80,9 @@ def MobileNetV1(
         include_preprocessing: If True the model takes raw [0, 255] images;
             if False it takes [-1, 1] inputs like keras.applications.
         activation: Activation of every block (default "relu6").
+        convolutions: "separable" (default), or "standard" to build every
+            separable pair as one full convolution of the same kernel, stride
+            and width (the MobileNet paper's "Conv MobileNet" comparison).
 
     Returns:
         ``keras.Model``.
@@ -87,6 +90,7 @@ def MobileNetV1(
     validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
     validation.check_number("depth_multiplier", depth_multiplier, minimum=1, integer=True)
     validation.check_rate("dropout", dropout)
+    common.check_convolutions(convolutions, weights)
     args = common.CommonArgs(
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
         include_preprocessing,
@@ -112,4 +116,4 @@ def MobileNetV1(
             )
         return x
 
-    return common.build(FAMILY, args, shape, body, f"mobilenet_{alpha:0.2f}_{rows}", dropout=dropout, imagenet=source)
+    return common.build(FAMILY, args, shape, body, f"mobilenet_{alpha:0.2f}_{rows}", dropout=dropout, imagenet=source, convolutions=convolutions)

@@ -54,7 +54,7 @@ def Xception(
     classifier_activation="softmax",
     name="xception",
     include_preprocessing=True,
-    dropout=0.0,
+    dropout=0.0,    convolutions="separable",
 ):
     """Xception, a drop-in for ``keras.applications.Xception``.
 
@@ -72,11 +72,15 @@ def Xception(
             if False it takes [-1, 1] inputs like keras.applications.
         dropout: Dropout before the classifier in [0, 1) (default 0, as
             keras.applications).
+        convolutions: "separable" (default), or "standard" to build every
+            separable pair as one full convolution of the same kernel, stride
+            and width (the MobileNet paper's "Conv MobileNet" comparison).
 
     Returns:
         ``keras.Model``.
     """
     validation.check_rate("dropout", dropout)
+    common.check_convolutions(convolutions, weights)
     args = common.CommonArgs(
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
         include_preprocessing,
@@ -114,4 +118,4 @@ def Xception(
             x = ctx.activation("relu", f"block14_sepconv{index}_act")(x)
         return x
 
-    return common.build(FAMILY, args, shape, body, "xception", dropout=dropout, imagenet=source)
+    return common.build(FAMILY, args, shape, body, "xception", dropout=dropout, imagenet=source, convolutions=convolutions)

@@ -1,0 +1,47 @@
+"""Train-time augmentation policies built from Keras preprocessing layers.
+
+Policies (applied to batches of images in [0, 255]):
+    "none": no augmentation.
+    "translate": random translation and zoom (for data where a mirror image
+        is another class, e.g. digits).
+    "flip": horizontal flip plus "translate" (natural images, Fashion-MNIST).
+    "randaugment": horizontal flip plus Keras' ``RandAugment`` (2 operations;
+        the EfficientNet recipe). RGB inputs only.
+"""
+
+from keras_lightnets import validation
+
+POLICIES = ("none", "translate", "flip", "randaugment")
+
+
+def make_augmenter(policy, channels, seed=None, magnitude=0.5):
+    """Builds the augmentation model of a policy.
+
+    Args:
+        policy: One of :data:`POLICIES`.
+        channels: Image channels (RandAugment needs 3).
+        seed: Seed of the random layers (int or None).
+        magnitude: ``factor`` of ``keras.layers.RandAugment`` in (0, 1] (strength of each operation).
+
+    Returns:
+        A ``keras.Sequential`` taking and returning float images, or None for "none".
+    """
+    import keras
+
+    validation.check_choice("augment", policy, POLICIES)
+    validation.check_number("magnitude", magnitude, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+    if policy == "none":
+        return None
+    if policy == "randaugment" and channels != 3:
+        validation.fail("augment", policy, f"one of {POLICIES[:3]} for {channels}-channel images (RandAugment needs RGB)")
+    steps = []
+    if policy in ("flip", "randaugment"):
+        steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if policy == "randaugment":
+        steps.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=magnitude, seed=seed))
+    else:
+        steps += [
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
+            keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
+        ]
+    return keras.Sequential(steps, name=f"augment_{policy}")

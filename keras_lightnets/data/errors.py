@@ -1,0 +1,5 @@
+"""The error raised when a dataset's files are not on this machine."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is missing or laid out wrongly; the message says how to prepare it."""

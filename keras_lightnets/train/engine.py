@@ -1,0 +1,193 @@
+"""The training engine every recipe uses: data, model, optimizer, callbacks, fit, evaluate, save.
+
+A run directory holds::
+
+    config.json          the run's TrainConfig (a resumed run must match it)
+    backup/              BackupAndRestore state while training (removed when the run ends)
+    checkpoints/best.keras  best test-accuracy model so far (ModelCheckpoint)
+    logs/                TensorBoard event files
+    history.csv          one row per epoch (resume-safe)
+    curves.png           loss and accuracy curves
+    model.keras          the final model (EMA weights when EMA is on)
+    summary.json         test metrics, sizes, wall time (written last: marks a finished run)
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from keras_lightnets import validation
+from keras_lightnets.export.atomic import atomic_write_bytes
+
+SUMMARY = "summary.json"
+CONFIG = "config.json"
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What a finished run produced.
+
+    Attributes:
+        model: The trained ``keras.Model``.
+        summary: Dict written to ``summary.json`` (test accuracy/loss, epochs, wall time...).
+        run_dir: The run directory.
+        history: Per-epoch rows (see :mod:`keras_lightnets.train.history`).
+    """
+
+    model: object
+    summary: dict
+    run_dir: str
+    history: list
+
+
+def _write_json(path, value):
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _check_run_dir(run_dir, config, overwrite):
+    """Refuses to mix runs: a finished run or a different config in ``run_dir``."""
+    summary, saved_config = os.path.join(run_dir, SUMMARY), os.path.join(run_dir, CONFIG)
+    if overwrite and os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)
+    if os.path.exists(summary):
+        validation.fail("output_dir", run_dir, "a directory without a finished run (this one has summary.json); pass overwrite=True / --overwrite or another --output-dir")
+    if os.path.exists(saved_config):
+        with open(saved_config) as handle:
+            previous = json.load(handle)
+        changed = sorted(k for k, v in config.to_dict().items() if k not in ("verbose",) and previous.get(k) != v)
+        if changed:
+            validation.fail(
+                "output_dir", run_dir,
+                f"the same config to resume the interrupted run there (changed: {', '.join(changed)}), "
+                "or another --output-dir / --overwrite",
+            )
+
+
+def _callbacks(config, run_dir, chief, write_dir):
+    import keras
+
+    from keras_lightnets.train.history import EpochHistory
+
+    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"))]
+    if config.ema_momentum is not None:
+        # After BackupAndRestore: backups hold the raw weights; what follows sees the EMA weights.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(EpochHistory(os.path.join(run_dir, "history.csv"), write=chief))
+    callbacks.append(keras.callbacks.ModelCheckpoint(
+        os.path.join(write_dir, "checkpoints", "best.keras"), monitor="val_accuracy", save_best_only=True,
+    ))
+    if _tensorboard_installed():
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "logs"), write_graph=False))
+    return callbacks
+
+
+def _tensorboard_installed():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _say(config, message):
+    if config.verbose:
+        print(f"[lightnets] {message}", flush=True)
+
+
+def fit(config, overwrite=False, build=None):
+    """Trains, evaluates and saves one model; resumes an interrupted run in the same directory.
+
+    Args:
+        config: :class:`~keras_lightnets.train.config.TrainConfig`.
+        overwrite: Delete a previous run in ``config.output_dir`` first (bool).
+        build: Optional ``build(config, num_classes, channels) -> keras.Model`` (called in the
+            strategy's scope); default :func:`~keras_lightnets.train.model_factory.build_model`.
+
+    Returns:
+        :class:`FitResult`.
+
+    Raises:
+        ValueError: bad config field (named), batch larger than the data, a finished or different run in the directory.
+        keras_lightnets.data.DatasetNotFoundError: the dataset is not on this machine.
+        keras_lightnets.train.strategy.StrategyUnavailableError: the strategy cannot run here.
+    """
+    config.validate()
+    from keras_lightnets.train.strategy import is_chief, make_strategy
+
+    strategy = make_strategy(config.strategy)  # first: multi-worker set-up must precede other TF work
+    import keras
+
+    from keras_lightnets import data as data_lib
+    from keras_lightnets.train.history import plot_history, read_history
+    from keras_lightnets.train.model_factory import build_model
+    from keras_lightnets.train.optimizer import make_optimizer
+    from keras_lightnets.train.schedule import make_schedule
+    from keras_lightnets.train.xla import resolve_jit_compile
+
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.precision)
+    dataset = data_lib.load_dataset(config.dataset, config.data_dir, config.image_size, config.channels, seed=config.seed)
+    data_lib.check_batch_size(config.batch_size, dataset.train_size)
+    chief = is_chief(strategy)
+    run_dir = config.output_dir
+    if chief:
+        _check_run_dir(run_dir, config, overwrite)
+        os.makedirs(run_dir, exist_ok=True)
+        _write_json(os.path.join(run_dir, CONFIG), config.to_dict())
+        write_dir = run_dir
+    else:  # other workers keep their backups apart and drop them at the end
+        write_dir = os.path.join(run_dir, f".worker-{strategy.cluster_resolver.task_id}")
+    jit_compile = resolve_jit_compile(config.xla)
+    steps = dataset.train_size // config.batch_size
+    _say(config, f"{dataset.name}: {dataset.train_size} train / {dataset.test_size} test images, "
+                 f"{dataset.num_classes} classes; {config.model} at {config.image_size}px, "
+                 f"{strategy.num_replicas_in_sync} replica(s), XLA {'on' if jit_compile else 'off'}, {config.precision}")
+    with strategy.scope():
+        model = (build or build_model)(config, dataset.num_classes, dataset.channels)
+        optimizer = make_optimizer(config, make_schedule(config, steps), model)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"], jit_compile=jit_compile,
+        )
+    augmenter = data_lib.make_augmenter(config.augment, dataset.channels, seed=config.seed)
+    train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
+    test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
+    started = time.time()
+    model.fit(
+        train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
+        callbacks=_callbacks(config, run_dir, chief, write_dir),
+    )
+    train_seconds = time.time() - started
+    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    history = read_history(os.path.join(run_dir, "history.csv")) if chief else []
+    summary = {
+        "model": config.model, "dataset": dataset.name, "image_size": config.image_size,
+        "params": int(model.count_params()), "epochs": config.epochs,
+        "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+        "train_images": dataset.train_size, "test_images": dataset.test_size,
+        "train_seconds_this_process": round(train_seconds, 1), "replicas": strategy.num_replicas_in_sync,
+        "xla": jit_compile, "precision": config.precision,
+    }
+    if chief:
+        _save_model(model, os.path.join(run_dir, "model.keras"))
+        plot_history(history, os.path.join(run_dir, "curves.png"), f"{config.model} on {dataset.name}")
+        _write_json(os.path.join(run_dir, SUMMARY), summary)
+        _say(config, f"test accuracy {test_accuracy:.4f} (loss {test_loss:.4f}); run saved in {run_dir}")
+    else:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    return FitResult(model, summary, run_dir, history)
+
+
+def _save_model(model, path):
+    """Saves a ``.keras`` file atomically (written beside, then renamed)."""
+    handle, temporary = tempfile.mkstemp(suffix=".keras", prefix=".model-", dir=os.path.dirname(path) or ".")
+    os.close(handle)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise

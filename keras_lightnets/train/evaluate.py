@@ -1,0 +1,51 @@
+"""Evaluate a saved model on a dataset: accuracy, loss and per-class accuracy."""
+
+import numpy as np
+
+from keras_lightnets import validation
+
+
+def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
+    """Loads a ``.keras`` classifier and measures it on a dataset's test split.
+
+    The dataset is loaded at the model's input resolution and channel count.
+
+    Args:
+        path: ``.keras`` file (e.g. a run's ``model.keras``).
+        dataset: Dataset name (see :func:`keras_lightnets.data.load_dataset`).
+        data_dir: Dataset directory or None.
+        batch_size: Evaluation batch size (int >= 1).
+
+    Returns:
+        dict with ``accuracy``, ``top5_accuracy`` (None under 5 classes), ``images``,
+        ``per_class_accuracy`` {class name: accuracy}.
+    """
+    import os
+
+    import keras
+
+    import keras_lightnets  # noqa: F401  (registers the library's serializable layers)
+    from keras_lightnets import data as data_lib
+
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).endswith(".keras") or not os.path.isfile(path):
+        validation.fail("model", path, "the path of an existing .keras file")
+    validation.check_number("batch_size", batch_size, minimum=1, integer=True)
+    model = keras.saving.load_model(path)
+    _, height, width, channels = model.input_shape
+    if height is None or height != width:
+        validation.fail("model", path, "a model with a fixed square input size")
+    data = data_lib.load_dataset(dataset, data_dir, height, channels)
+    if model.output_shape[-1] != data.num_classes:
+        validation.fail("dataset", dataset, f"a dataset with the model's {model.output_shape[-1]} classes (it has {data.num_classes})")
+    batches = data_lib.make_batches(data.test, height, batch_size, data.num_classes, training=False)
+    probabilities, labels = [], []
+    for images, one_hot in batches:
+        probabilities.append(model(images, training=False).numpy())
+        labels.append(np.argmax(one_hot.numpy(), axis=-1))
+    probabilities, labels = np.concatenate(probabilities), np.concatenate(labels)
+    predicted = np.argmax(probabilities, axis=-1)
+    top5 = None
+    if data.num_classes >= 5:
+        top5 = float(np.mean([label in row for label, row in zip(labels, np.argsort(-probabilities, axis=-1)[:, :5])]))
+    per_class = {name: float(np.mean(predicted[labels == index] == index)) for index, name in enumerate(data.class_names) if np.any(labels == index)}
+    return {"accuracy": float(np.mean(predicted == labels)), "top5_accuracy": top5, "images": int(len(labels)), "per_class_accuracy": per_class}

@@ -1,0 +1,125 @@
+"""Command-line flags for every TrainConfig field, shared by the recipes and ``lightnets train``.
+
+Order of precedence: the recipe's preset, then ``--config FILE`` (JSON), then flags given
+on the command line. Bad input ends with a one-paragraph message and exit code 2.
+"""
+
+import argparse
+import dataclasses
+import sys
+import typing
+
+from keras_lightnets.train.config import TrainConfig, load_config
+
+#: Short help per field; the full meaning is in TrainConfig's docstring.
+HELP = {
+    "model": "registry name (lightnets list), e.g. mobilenet_v1, mobilenet_v2, efficientnet_b0",
+    "alpha": "width multiplier for bare mobilenet_v1/mobilenet_v2",
+    "convolutions": "separable, or standard (MobileNetV1/Xception twin)",
+    "dataset": "digits | fashion_mnist | folder:PATH | tfds name (tf_flowers, imagenette, cifar10, imagenet2012...)",
+    "data_dir": "Fashion-MNIST IDX directory or tfds data_dir",
+    "image_size": "model input resolution", "channels": "1 or 3 (default: the dataset's)",
+    "batch_size": "global batch size", "learning_rate": "peak learning rate at --base-batch-size",
+    "schedule": "exponential | cosine | constant (after warm-up)",
+    "weight_decay": "decoupled weight decay on conv/dense kernels (not BN, biases, depthwise)",
+    "ema_momentum": "EMA of the weights, e.g. 0.9999 (none: off)",
+    "augment": "none | translate | flip | randaugment",
+    "bn_momentum": "batch-norm momentum (none: the builder's)",
+    "precision": "float32 | mixed_float16 | mixed_bfloat16",
+    "xla": "auto (never on CPU) | on | off",
+    "strategy": "auto | default | mirrored | multiworker | tpu",
+    "output_dir": "run directory: rerunning the same command resumes an interrupted run",
+    "verbose": "0 silent, 1 progress bar, 2 a line per epoch",
+}
+
+
+def _parse_optional(kind):
+    def parse(text):
+        if text.lower() in ("none", "null", ""):
+            return None
+        return kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _field_type(field):
+    hint = typing.get_type_hints(TrainConfig)[field.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return _parse_optional(args[0]) if args else hint
+
+
+def add_config_flags(parser, preset):
+    """Adds ``--config`` and one flag per :class:`TrainConfig` field to ``parser``.
+
+    Args:
+        parser: ``argparse.ArgumentParser``.
+        preset: The recipe's ``TrainConfig`` (shown as defaults in ``--help``).
+    """
+    parser.add_argument("--config", help="JSON file of TrainConfig fields (over the recipe's preset)")
+    parser.add_argument("--overwrite", action="store_true", help="delete a previous run in --output-dir first")
+    group = parser.add_argument_group("training configuration (defaults: this recipe's preset)")
+    for field in dataclasses.fields(TrainConfig):
+        default = getattr(preset, field.name)
+        group.add_argument(
+            "--" + field.name.replace("_", "-"), dest=field.name, type=_field_type(field), default=None,
+            metavar=field.name.upper(), help=f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})",
+        )
+
+
+def config_from_args(args, preset):
+    """The config a parsed command line asks for (preset < --config file < flags)."""
+    config = load_config(args.config, preset) if args.config else preset
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    return config.replace(**given)
+
+
+def user_errors():
+    """Exception classes that mean "bad input": reported in one paragraph with exit code 2."""
+    from keras_lightnets.data.errors import DatasetNotFoundError
+    from keras_lightnets.train.strategy import StrategyUnavailableError
+
+    return (ValueError, DatasetNotFoundError, StrategyUnavailableError, ImportError)
+
+
+def exit_on_user_error(function, *args, **kwargs):
+    """Calls ``function``; a user error prints ``error: <message>`` to stderr and exits with code 2."""
+    try:
+        return function(*args, **kwargs)
+    except user_errors() as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_training_recipe(presets, description, argv=None, extra_flags=None, runner=None):
+    """The whole main() of a training recipe: parse flags, train, print the summary.
+
+    Args:
+        presets: Dict preset name -> ``TrainConfig``; the first is the default.
+        description: ``--help`` text.
+        argv: Arguments (default ``sys.argv[1:]``).
+        extra_flags: Optional ``callable(parser)`` adding recipe-specific flags and returning
+            ``callable(args, config) -> config`` that applies them.
+        runner: Optional ``runner(config, args) -> FitResult`` replacing the plain engine run.
+
+    Returns:
+        :class:`~keras_lightnets.train.engine.FitResult`.
+    """
+    from keras_lightnets.train.engine import fit
+
+    names = list(presets)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=names, default=names[0], help=f"starting configuration (default: {names[0]})")
+    apply_extra = extra_flags(parser) if extra_flags else None
+    add_config_flags(parser, presets[names[0]])
+    args = parser.parse_args(argv)
+
+    def run():
+        config = config_from_args(args, presets[args.preset])
+        if apply_extra:
+            config = apply_extra(args, config)
+        return runner(config, args) if runner else fit(config, overwrite=args.overwrite)
+
+    result = exit_on_user_error(run)
+    print(f"test accuracy: {result.summary['test_accuracy']:.4f}  ({result.summary['test_images']} test images); "
+          f"model: {result.run_dir}/model.keras")
+    return result

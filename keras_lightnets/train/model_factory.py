@@ -1,0 +1,52 @@
+"""The model a training run builds: a registry name at the data's resolution and class count."""
+
+import keras
+
+from keras_lightnets import registry, validation
+
+
+def set_bn_momentum(model, momentum):
+    """Sets the momentum of every BatchNormalization layer (nested models included).
+
+    Args:
+        model: A Keras model or layer.
+        momentum: New momentum (0 < m < 1).
+    """
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+        set_bn_momentum(layer, momentum)
+
+
+def build_model(config, num_classes, channels):
+    """Builds the classifier a :class:`~keras_lightnets.train.config.TrainConfig` describes.
+
+    Args:
+        config: Validated ``TrainConfig``.
+        num_classes: Classes of the dataset (int >= 2).
+        channels: Input channels of the data (1 or 3).
+
+    Returns:
+        A ``keras.Model`` taking raw [0, 255] images of ``config.image_size``.
+    """
+    kwargs = {"input_shape": (config.image_size, config.image_size, channels), "classes": num_classes, "weights": None}
+    if config.dropout is not None:
+        kwargs["dropout"] = config.dropout
+    builder, fixed = registry.builder_of(config.model)
+    family = builder.__name__
+    if config.alpha is not None:
+        if family not in ("MobileNetV1", "MobileNetV2") or "alpha" in fixed:
+            validation.fail("alpha", config.alpha, f"None for {config.model!r} (only bare mobilenet_v1/mobilenet_v2 names take an alpha)")
+        kwargs["alpha"] = config.alpha
+    if config.convolutions != "separable":
+        if family not in ("MobileNetV1", "Xception"):
+            validation.fail("convolutions", config.convolutions, f"'separable' for {config.model!r} (MobileNetV1 and Xception have a standard twin)")
+        kwargs["convolutions"] = config.convolutions
+    if config.drop_connect_rate is not None:
+        if family != "EfficientNet":
+            validation.fail("drop_connect_rate", config.drop_connect_rate, f"None for {config.model!r} (EfficientNet only)")
+        kwargs["drop_connect_rate"] = config.drop_connect_rate
+    model = registry.create_model(config.model, **kwargs)
+    if config.bn_momentum is not None:
+        set_bn_momentum(model, config.bn_momentum)
+    return model

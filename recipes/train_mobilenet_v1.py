@@ -1,0 +1,21 @@
+"""Train MobileNetV1 from scratch.
+
+Default: the embedded digits (offline, a few minutes on a CPU). ``--preset
+mobilenet_v1_imagenet`` is the paper's ImageNet recipe (RMSprop, staircase decay).
+
+    python recipes/train_mobilenet_v1.py
+    python recipes/train_mobilenet_v1.py --dataset fashion_mnist --epochs 9 --augment flip
+    python recipes/train_mobilenet_v1.py --preset mobilenet_v1_imagenet --data-dir ~/tensorflow_datasets
+"""
+
+from keras_lightnets.train.flags import run_training_recipe
+from keras_lightnets.train.presets import preset
+
+if __name__ == "__main__":
+    run_training_recipe(
+        {
+            "digits": preset("digits", output_dir="runs/mobilenet_v1_digits"),
+            "mobilenet_v1_imagenet": preset("mobilenet_v1_imagenet", output_dir="runs/mobilenet_v1_imagenet"),
+        },
+        __doc__,
+    )
