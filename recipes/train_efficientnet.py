@@ -21,9 +21,9 @@ def phi_flag(parser):
         validation.check_choice("phi", args.phi, range(8))
         name = f"efficientnet_b{args.phi}"
         changes = {"model": name}
-        if args.output_dir is None:
+        if not hasattr(args, "output_dir"):
             changes["output_dir"] = config.output_dir.replace("efficientnet", name)
-        if config.dataset == "imagenet2012" and args.image_size is None:
+        if config.dataset == "imagenet2012" and not hasattr(args, "image_size"):
             changes["image_size"] = registry.default_resolution(name)
         return config.replace(**changes)
 

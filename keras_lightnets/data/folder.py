@@ -74,16 +74,20 @@ def load_image_folder(root, image_size, channels=3, test_fraction=0.2, seed=0):
 
     train_dir, test_dir, classes = check_layout(root)
     common = dict(
-        labels="inferred", label_mode="int", class_names=classes, batch_size=None,
+        labels="inferred", label_mode="int", batch_size=None,
         image_size=(image_size, image_size), color_mode="grayscale" if channels == 1 else "rgb",
         seed=seed, verbose=False,
     )
     if test_dir:
-        train = keras.utils.image_dataset_from_directory(train_dir, shuffle=True, **common)
-        test = keras.utils.image_dataset_from_directory(test_dir, shuffle=False, **common)
+        train = keras.utils.image_dataset_from_directory(train_dir, shuffle=True, class_names=classes, **common)
+        test_classes = _class_dirs(test_dir)
+        # The test folder may lack some classes: its labels are mapped to the train folder's indices.
+        to_train_index = tf.constant([classes.index(name) for name in test_classes], tf.int32)
+        test = keras.utils.image_dataset_from_directory(test_dir, shuffle=False, class_names=test_classes, **common)
+        test = test.map(lambda image, label: (image, tf.gather(to_train_index, label)))
     else:
         train, test = keras.utils.image_dataset_from_directory(
-            train_dir, shuffle=True, validation_split=test_fraction, subset="both", **common
+            train_dir, shuffle=True, validation_split=test_fraction, subset="both", class_names=classes, **common
         )
     sizes = [int(ds.cardinality()) for ds in (train, test)]
     if tf.executing_eagerly() and min(sizes) < 1:

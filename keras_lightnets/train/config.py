@@ -5,6 +5,7 @@ import json
 from typing import Optional
 
 from keras_lightnets import validation
+from keras_lightnets.data.augment import POLICIES as AUGMENT_POLICIES
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "adamw")
 SCHEDULES = ("exponential", "cosine", "constant")
@@ -113,6 +114,9 @@ class TrainConfig:
         check("epsilon", self.epsilon, minimum=0.0, exclusive_minimum=True)
         check("weight_decay", self.weight_decay, minimum=0.0)
         validation.check_rate("label_smoothing", self.label_smoothing)
+        validation.check_choice("augment", self.augment, AUGMENT_POLICIES)
+        if not isinstance(self.dataset, str) or not self.dataset:
+            validation.fail("dataset", self.dataset, "digits, fashion_mnist, folder:<path> or a tfds name")
         if self.ema_momentum is not None:
             check("ema_momentum", self.ema_momentum, minimum=0.0, maximum=0.999999, exclusive_minimum=True)
         if self.dropout is not None:

@@ -12,6 +12,7 @@ A run directory holds::
     summary.json         test metrics, sizes, wall time (written last: marks a finished run)
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -71,11 +72,15 @@ def _callbacks(config, run_dir, chief, write_dir):
 
     from keras_lightnets.train.history import EpochHistory
 
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"))]
+    # double_checkpoint: a kill during a backup write falls back to the previous epoch's backup.
+    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"), double_checkpoint=True)]
     if config.ema_momentum is not None:
         # After BackupAndRestore: backups hold the raw weights; what follows sees the EMA weights.
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    callbacks.append(EpochHistory(os.path.join(run_dir, "history.csv"), write=chief))
+    callbacks.append(EpochHistory(
+        os.path.join(run_dir, "history.csv"), write=chief,
+        on_resume=lambda epoch: _say(config, f"resuming the interrupted run at epoch {epoch + 1}/{config.epochs}"),
+    ))
     callbacks.append(keras.callbacks.ModelCheckpoint(
         os.path.join(write_dir, "checkpoints", "best.keras"), monitor="val_accuracy", save_best_only=True,
     ))
@@ -120,7 +125,7 @@ def fit(config, overwrite=False, build=None):
 
     from keras_lightnets import data as data_lib
     from keras_lightnets.train.history import plot_history, read_history
-    from keras_lightnets.train.model_factory import build_model
+    from keras_lightnets.train.model_factory import build_model, set_batch_norm
     from keras_lightnets.train.optimizer import make_optimizer
     from keras_lightnets.train.schedule import make_schedule
     from keras_lightnets.train.xla import resolve_jit_compile
@@ -145,6 +150,8 @@ def fit(config, overwrite=False, build=None):
                  f"{strategy.num_replicas_in_sync} replica(s), XLA {'on' if jit_compile else 'off'}, {config.precision}")
     with strategy.scope():
         model = (build or build_model)(config, dataset.num_classes, dataset.channels)
+        if strategy.num_replicas_in_sync > 1:
+            set_batch_norm(model, synchronized=True)
         optimizer = make_optimizer(config, make_schedule(config, steps), model)
         model.compile(
             optimizer=optimizer,
@@ -155,12 +162,13 @@ def fit(config, overwrite=False, build=None):
     train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
     test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
     started = time.time()
-    model.fit(
-        train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
-        callbacks=_callbacks(config, run_dir, chief, write_dir),
-    )
+    with _fit_scope(model, strategy):
+        model.fit(
+            train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
+            callbacks=_callbacks(config, run_dir, chief, write_dir),
+        )
     train_seconds = time.time() - started
-    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    test_loss, test_accuracy = _evaluate_everything(model, test, config.label_smoothing)
     history = read_history(os.path.join(run_dir, "history.csv")) if chief else []
     summary = {
         "model": config.model, "dataset": dataset.name, "image_size": config.image_size,
@@ -178,6 +186,59 @@ def fit(config, overwrite=False, build=None):
     else:
         shutil.rmtree(write_dir, ignore_errors=True)
     return FitResult(model, summary, run_dir, history)
+
+
+def _evaluate_everything(model, batches, label_smoothing):
+    """(loss, accuracy) over every test batch in this process, outside any distribution."""
+    import keras
+    import numpy as np
+
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing, reduction="sum")
+    total_loss, correct, count = 0.0, 0, 0
+    for images, labels in batches:
+        probabilities = model(images, training=False)
+        total_loss += float(loss(labels, probabilities))
+        correct += int(np.sum(np.argmax(probabilities, -1) == np.argmax(labels, -1)))
+        count += int(labels.shape[0])
+    return total_loss / count, correct / count
+
+
+def _with_rank1_logs(step):
+    import keras
+
+    def step_with_rank1_logs(data):
+        return {name: keras.ops.reshape(value, (1,)) for name, value in step(data).items()}
+
+    return step_with_rank1_logs
+
+
+@contextlib.contextmanager
+def _fit_scope(model, strategy):
+    """Where ``Model.fit`` runs.
+
+    Keras 3.15's fit does not work with MultiWorkerMirroredStrategy (keras-team/keras#20585),
+    for two reasons, each worked around here for that strategy only:
+
+    1. Before training it reduces the first (images, labels) batch with ``strategy.reduce``
+       to build the model symbolically; the multi-worker reduce rejects a tuple. The model
+       forgets the strategy it was built under and fit runs inside that strategy's scope:
+       Keras reads the same strategy from the scope and builds on the first traced step.
+    2. It reduces every step's scalar logs with ``reduce("MEAN", axis=0)``, which fails on
+       scalars; the steps return them as 1-element vectors, whose mean over workers is the
+       global value.
+
+    Every other strategy runs fit unchanged.
+    """
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield
+        return
+    model._distribute_strategy = None
+    for name in ("train_step", "test_step"):
+        setattr(model, name, _with_rank1_logs(getattr(model, name)))
+    with strategy.scope():
+        yield
 
 
 def _save_model(model, path):

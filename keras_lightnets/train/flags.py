@@ -61,7 +61,7 @@ def add_config_flags(parser, preset):
     for field in dataclasses.fields(TrainConfig):
         default = getattr(preset, field.name)
         group.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, type=_field_type(field), default=None,
+            "--" + field.name.replace("_", "-"), dest=field.name, type=_field_type(field), default=argparse.SUPPRESS,
             metavar=field.name.upper(), help=f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})",
         )
 
@@ -69,7 +69,7 @@ def add_config_flags(parser, preset):
 def config_from_args(args, preset):
     """The config a parsed command line asks for (preset < --config file < flags)."""
     config = load_config(args.config, preset) if args.config else preset
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     return config.replace(**given)
 
 
@@ -99,7 +99,8 @@ def run_training_recipe(presets, description, argv=None, extra_flags=None, runne
         argv: Arguments (default ``sys.argv[1:]``).
         extra_flags: Optional ``callable(parser)`` adding recipe-specific flags and returning
             ``callable(args, config) -> config`` that applies them.
-        runner: Optional ``runner(config, args) -> FitResult`` replacing the plain engine run.
+        runner: Optional ``runner(config, args)`` replacing the plain engine run; it
+            prints its own results when it returns None.
 
     Returns:
         :class:`~keras_lightnets.train.engine.FitResult`.
@@ -120,6 +121,8 @@ def run_training_recipe(presets, description, argv=None, extra_flags=None, runne
         return runner(config, args) if runner else fit(config, overwrite=args.overwrite)
 
     result = exit_on_user_error(run)
+    if result is None:
+        return None
     print(f"test accuracy: {result.summary['test_accuracy']:.4f}  ({result.summary['test_images']} test images); "
           f"model: {result.run_dir}/model.keras")
     return result

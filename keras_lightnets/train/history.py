@@ -32,16 +32,19 @@ class EpochHistory(keras.callbacks.Callback):
     Args:
         path: CSV path.
         write: False on non-chief workers of a multi-worker run (they keep nothing).
+        on_resume: Optional ``callable(epoch)`` called when training starts at epoch > 0.
     """
 
-    def __init__(self, path, write=True):
+    def __init__(self, path, write=True, on_resume=None):
         super().__init__()
-        self.path, self.write = path, write
+        self.path, self.write, self.on_resume = path, write, on_resume
         self.rows = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.rows is None:
             self.rows = [row for row in read_history(self.path) if row["epoch"] < epoch]
+            if epoch > 0 and self.on_resume:
+                self.on_resume(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch, "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}

@@ -5,17 +5,19 @@ import keras
 from keras_lightnets import registry, validation
 
 
-def set_bn_momentum(model, momentum):
-    """Sets the momentum of every BatchNormalization layer (nested models included).
+def set_batch_norm(model, **attributes):
+    """Sets attributes of every BatchNormalization layer (nested models included), before training.
 
     Args:
         model: A Keras model or layer.
-        momentum: New momentum (0 < m < 1).
+        **attributes: e.g. ``momentum=0.9`` (0 < m < 1), or ``synchronized=True`` (batch
+            statistics all-reduced across replicas, so every worker's moving averages agree).
     """
     for layer in getattr(model, "layers", []):
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = momentum
-        set_bn_momentum(layer, momentum)
+            for name, value in attributes.items():
+                setattr(layer, name, value)
+        set_batch_norm(layer, **attributes)
 
 
 def build_model(config, num_classes, channels):
@@ -48,5 +50,5 @@ def build_model(config, num_classes, channels):
         kwargs["drop_connect_rate"] = config.drop_connect_rate
     model = registry.create_model(config.model, **kwargs)
     if config.bn_momentum is not None:
-        set_bn_momentum(model, config.bn_momentum)
+        set_batch_norm(model, momentum=config.bn_momentum)
     return model
