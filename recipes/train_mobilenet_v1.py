@@ -1,10 +1,11 @@
 """Train MobileNetV1 from scratch.
 
-Default: the embedded digits (offline, a few minutes on a CPU). ``--preset
-mobilenet_v1_imagenet`` is the paper's ImageNet recipe (RMSprop, staircase decay).
+Default: the embedded digits (offline, a few minutes on a CPU). ``--preset fashion_mnist``
+trains on Fashion-MNIST (Debian's dataset-fashion-mnist); ``--preset mobilenet_v1_imagenet``
+is the paper's ImageNet recipe (RMSprop, staircase decay).
 
     python recipes/train_mobilenet_v1.py
-    python recipes/train_mobilenet_v1.py --dataset fashion_mnist --epochs 9 --augment flip
+    python recipes/train_mobilenet_v1.py --preset fashion_mnist
     python recipes/train_mobilenet_v1.py --preset mobilenet_v1_imagenet --data-dir ~/tensorflow_datasets
 """
 
@@ -15,6 +16,7 @@ if __name__ == "__main__":
     run_training_recipe(
         {
             "digits": preset("digits", output_dir="runs/mobilenet_v1_digits"),
+            "fashion_mnist": preset("fashion_mnist", output_dir="runs/mobilenet_v1_fashion_mnist"),
             "mobilenet_v1_imagenet": preset("mobilenet_v1_imagenet", output_dir="runs/mobilenet_v1_imagenet"),
         },
         __doc__,

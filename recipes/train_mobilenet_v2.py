@@ -1,11 +1,11 @@
 """Train MobileNetV2 from scratch.
 
-Default: Fashion-MNIST (60,000 real images; Debian's dataset-fashion-mnist) with the measured
-small-data recipe. ``--preset digits`` is the quick offline run; ``--preset
-mobilenet_v2_imagenet`` the paper's ImageNet recipe.
+Default: the embedded digits (offline, minutes). ``--preset fashion_mnist`` trains on
+Fashion-MNIST (Debian's dataset-fashion-mnist); ``--preset mobilenet_v2_imagenet`` is the
+paper's ImageNet recipe (RMSprop, staircase decay).
 
     python recipes/train_mobilenet_v2.py
-    python recipes/train_mobilenet_v2.py --preset digits
+    python recipes/train_mobilenet_v2.py --preset fashion_mnist
     python recipes/train_mobilenet_v2.py --preset mobilenet_v2_imagenet --data-dir ~/tensorflow_datasets
 """
 
@@ -15,8 +15,8 @@ from keras_lightnets.train.presets import preset
 if __name__ == "__main__":
     run_training_recipe(
         {
-            "fashion_mnist": preset("fashion_mnist", output_dir="runs/mobilenet_v2_fashion_mnist"),
             "digits": preset("digits", model="mobilenet_v2", output_dir="runs/mobilenet_v2_digits"),
+            "fashion_mnist": preset("fashion_mnist", model="mobilenet_v2", output_dir="runs/mobilenet_v2_fashion_mnist"),
             "mobilenet_v2_imagenet": preset("mobilenet_v2_imagenet", output_dir="runs/mobilenet_v2_imagenet"),
         },
         __doc__,

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from keras_lightnets.train.history import read_history
 
@@ -59,7 +58,7 @@ def _free_ports(count):
 def test_two_worker_multiworker_mirrored_strategy_on_localhost(tmp_path):
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     run_dir = tmp_path / "run"
-    command = TRAIN + ["--epochs", "2", "--strategy", "multiworker", "--output-dir", str(run_dir)]
+    command = TRAIN + ["--epochs", "1", "--batch-size", "64", "--strategy", "multiworker", "--output-dir", str(run_dir)]
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
@@ -75,6 +74,6 @@ def test_two_worker_multiworker_mirrored_strategy_on_localhost(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["replicas"] == 2
     assert (run_dir / "model.keras").exists() and not (run_dir / ".worker-1").exists()
-    assert [row["epoch"] for row in read_history(str(run_dir / "history.csv"))] == [0, 1]
+    assert [row["epoch"] for row in read_history(str(run_dir / "history.csv"))] == [0]
     accuracies = [log.split("test accuracy: ")[1].split(";")[0] for log in logs]
     assert accuracies[0] == accuracies[1]  # both workers finished with the same synchronized weights

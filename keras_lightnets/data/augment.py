@@ -4,7 +4,7 @@ Policies (applied to batches of images in [0, 255]):
     "none": no augmentation.
     "translate": random translation and zoom (for data where a mirror image
         is another class, e.g. digits).
-    "flip": horizontal flip plus "translate" (natural images, Fashion-MNIST).
+    "flip": horizontal flip only (natural images, Fashion-MNIST).
     "randaugment": horizontal flip plus Keras' ``RandAugment`` (2 operations;
         the EfficientNet recipe). RGB inputs only.
 """
@@ -39,7 +39,7 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5):
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if policy == "randaugment":
         steps.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=magnitude, seed=seed))
-    else:
+    elif policy == "translate":
         steps += [
             keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
             keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),

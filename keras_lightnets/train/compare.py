@@ -54,17 +54,13 @@ def compare(config, overwrite=False):
     import keras
 
     from keras_lightnets.profile import profile
-    from keras_lightnets.train.engine import SUMMARY, fit
+    from keras_lightnets.train.engine import fit_or_reuse
     from keras_lightnets.train.history import read_history
 
     rows = {}
     for kind in KINDS:
         run_config = config.replace(convolutions=kind, output_dir=os.path.join(config.output_dir, kind))
-        summary_path = os.path.join(run_config.output_dir, SUMMARY)
-        if overwrite or not os.path.exists(summary_path):
-            fit(run_config, overwrite=overwrite)
-        with open(summary_path) as handle:
-            summary = json.load(handle)
+        summary = fit_or_reuse(run_config, overwrite)
         model = keras.saving.load_model(os.path.join(run_config.output_dir, "model.keras"))
         cost = profile(model)
         rows[kind] = {
@@ -109,12 +105,10 @@ def write_report(rows, config):
 
 
 def _plot(rows, path, title):
-    try:
-        import matplotlib
+    from keras_lightnets.train.history import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     figure, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     colors = {"separable": "tab:blue", "standard": "tab:orange"}
@@ -136,8 +130,4 @@ def _plot(rows, path, title):
     axes[3].grid(alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    temporary = path + ".tmp.png"
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, path)
-    return path
+    return save_figure(figure, path)

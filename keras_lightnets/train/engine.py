@@ -188,6 +188,27 @@ def fit(config, overwrite=False, build=None):
     return FitResult(model, summary, run_dir, history)
 
 
+def fit_or_reuse(config, overwrite=False, build=None):
+    """Runs :func:`fit` unless ``config.output_dir`` already holds a finished run.
+
+    Multi-run recipes (fine-tuning phases, the comparison study) use it so that rerunning
+    them after an interruption skips the runs that finished.
+
+    Args:
+        config: ``TrainConfig``.
+        overwrite: Retrain even a finished run.
+        build: As for :func:`fit`.
+
+    Returns:
+        The run's summary dict (``summary.json``).
+    """
+    path = os.path.join(config.output_dir, SUMMARY)
+    if overwrite or not os.path.exists(path):
+        fit(config, overwrite, build)
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def _evaluate_everything(model, batches, label_smoothing):
     """(loss, accuracy) over every test batch in this process, outside any distribution."""
     import keras

@@ -76,19 +76,13 @@ def fine_tune(config, backbone_weights, head_epochs=3, lr_factor=0.1, overwrite=
         (phase-1 summary dict, phase-2 :class:`FitResult`). A finished phase 1 found in
         ``output_dir`` is reused, so rerunning after an interruption continues phase 2.
     """
-    import json
-
-    from keras_lightnets.train.engine import SUMMARY, fit
+    from keras_lightnets.train.engine import fit, fit_or_reuse
 
     validation.check_number("head_epochs", head_epochs, minimum=1, integer=True)
     validation.check_number("lr_factor", lr_factor, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     config.validate()
     head = config.replace(epochs=head_epochs, output_dir=os.path.join(config.output_dir, HEAD_DIR))
-    summary_path = os.path.join(head.output_dir, SUMMARY)
-    if overwrite or not os.path.exists(summary_path):
-        fit(head, overwrite, build=lambda c, n, ch: transfer_model(c, n, ch, backbone_weights, trainable=False))
-    with open(summary_path) as handle:
-        first = json.load(handle)
+    first = fit_or_reuse(head, overwrite, build=lambda c, n, ch: transfer_model(c, n, ch, backbone_weights, trainable=False))
     full = config.replace(
         learning_rate=config.learning_rate * lr_factor, warmup_epochs=0.0,
         output_dir=os.path.join(config.output_dir, FULL_DIR),

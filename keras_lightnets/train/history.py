@@ -54,6 +54,29 @@ class EpochHistory(keras.callbacks.Callback):
             _write(self.path, self.rows)
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save_figure(figure, path):
+    """Writes a figure as PNG atomically (beside, then renamed) and closes it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    temporary = path + ".tmp.png"
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    os.replace(temporary, path)
+    return path
+
+
 def plot_history(rows, path, title=""):
     """Saves loss and accuracy curves (train and test) of history rows as a PNG.
 
@@ -65,14 +88,8 @@ def plot_history(rows, path, title=""):
     Returns:
         The path, or None when matplotlib is not installed or there are no rows.
     """
-    if not rows:
-        return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if not rows or plt is None:
         return None
     epochs = [row["epoch"] + 1 for row in rows]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -87,8 +104,4 @@ def plot_history(rows, path, title=""):
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    temporary = path + ".tmp.png"
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, path)
-    return path
+    return save_figure(figure, path)
