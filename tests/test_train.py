@@ -157,6 +157,7 @@ def test_a_finished_or_different_run_is_not_overwritten(digits_run):
         json.dump({}, open(os.path.join(digits_run.run_dir, "summary.json"), "w"))
 
 
+@pytest.mark.slow
 def test_fine_tuning_freezes_then_unfreezes_the_backbone(digits_run, tmp_path):
     from keras_lightnets.train.finetune import fine_tune
 
