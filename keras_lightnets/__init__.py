@@ -17,12 +17,13 @@ from keras_lightnets.models.xception import Xception
 from keras_lightnets.profile import Profile, profile
 from keras_lightnets.registry import create_model, list_models
 from keras_lightnets.scaling import compound_scaling
+from keras_lightnets.train.schedule import WarmupDecay  # registered: trained .keras files load after `import keras_lightnets`
 from keras_lightnets.weights import WeightsUnavailableError, port_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EfficientNet", "InvertedResidual", "MobileNetV1", "MobileNetV2", "Profile", "SeparableConv",
-    "SqueezeExcite", "WeightsUnavailableError", "Xception", "compound_scaling", "create_model",
+    "SqueezeExcite", "WarmupDecay", "WeightsUnavailableError", "Xception", "compound_scaling", "create_model",
     "endpoint_names", "feature_extractor", "list_models", "port_weights", "profile",
 ]

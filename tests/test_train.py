@@ -144,6 +144,19 @@ def test_a_real_run_writes_everything_and_its_model_evaluates_the_same(digits_ru
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_trained_model_loads_in_a_fresh_process_after_importing_the_library(digits_run):
+    import os
+
+    code = (
+        "import keras, keras_lightnets; "
+        f"model = keras.saving.load_model({os.path.join(digits_run.run_dir, 'model.keras')!r}); "
+        "print(type(model.optimizer._learning_rate).__name__, model.count_params())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["WarmupDecay", str(digits_run.model.count_params())]
+
+
 def test_a_finished_or_different_run_is_not_overwritten(digits_run):
     with pytest.raises(ValueError, match="Invalid `output_dir`.*summary.json"):
         fit(TrainConfig(**TINY, ema_momentum=0.9, output_dir=digits_run.run_dir))
