@@ -172,13 +172,6 @@ def _export(args):
     print(format_rows(rows))
 
 
-def user_errors():
-    """Exceptions reported as one-line errors with exit status 2."""
-    from keras_lightnets.train.flags import user_errors as training_errors
-
-    return training_errors()
-
-
 def main(argv=None):
     """Entry point of the ``lightnets`` console script.
 
@@ -188,6 +181,8 @@ def main(argv=None):
     Returns:
         Process exit status: 0 on success, 2 on invalid arguments.
     """
+    from keras_lightnets.train.flags import user_errors
+
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
@@ -204,7 +199,7 @@ def main(argv=None):
             _train(args)
         elif args.command == "evaluate":
             _evaluate(args)
-    except user_errors() as error:
+    except user_errors() as error:  # ValueError, missing dataset/strategy/extra
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2
     return 0

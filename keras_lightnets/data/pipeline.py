@@ -1,7 +1,5 @@
 """One tf.data input pipeline for every source: resize, cache, shuffle, batch, augment, prefetch."""
 
-import math
-
 from keras_lightnets import validation
 
 
@@ -58,7 +56,3 @@ def make_batches(dataset, image_size, batch_size, num_classes, training, augment
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-
-def steps_per_epoch(size, batch_size, training):
-    """Batches per epoch: full batches when training, all examples when evaluating."""
-    return size // batch_size if training else math.ceil(size / batch_size)

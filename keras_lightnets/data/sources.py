@@ -11,7 +11,7 @@ Names:
 
 import dataclasses
 import os
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 from keras_lightnets import validation
 from keras_lightnets.data.errors import DatasetNotFoundError
@@ -31,7 +31,6 @@ class ImageData:
         train_size: Training examples.
         test_size: Held-out examples.
         channels: Image channels (1 or 3).
-        native_size: (height, width) of the stored images, or None when they vary.
     """
 
     name: str
@@ -41,7 +40,6 @@ class ImageData:
     train_size: int
     test_size: int
     channels: int
-    native_size: Optional[Tuple[int, int]] = None
 
     @property
     def num_classes(self):
@@ -56,7 +54,7 @@ def _from_arrays(name, train, test, class_names):
     return ImageData(
         name, tf.data.Dataset.from_tensor_slices((x_train, y_train)),
         tf.data.Dataset.from_tensor_slices((x_test, y_test)), tuple(class_names),
-        len(x_train), len(x_test), x_train.shape[-1], tuple(x_train.shape[1:3]),
+        len(x_train), len(x_test), x_train.shape[-1],
     )
 
 
@@ -123,7 +121,7 @@ def load_dataset(name, data_dir=None, image_size=32, channels=None, test_fractio
 
         root = name[len("folder:"):] if name.startswith("folder:") else name
         train, test, names, train_size, test_size = load_image_folder(root, image_size, channels or 3, test_fraction, seed)
-        data = ImageData(name, train, test, names, train_size, test_size, channels or 3, (image_size, image_size))
+        data = ImageData(name, train, test, names, train_size, test_size, channels or 3)
     else:
         data = _tfds(name[len("tfds:"):] if name.startswith("tfds:") else name, data_dir, test_fraction)
     return _match_channels(data, channels)

@@ -58,7 +58,8 @@ def MobileNetV1(
     classifier_activation="softmax",
     name=None,
     include_preprocessing=True,
-    activation="relu6",    convolutions="separable",
+    activation="relu6",
+    convolutions="separable",
 ):
     """MobileNetV1, a drop-in for ``keras.applications.MobileNet``.
 

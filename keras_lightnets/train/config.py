@@ -6,13 +6,13 @@ from typing import Optional
 
 from keras_lightnets import validation
 from keras_lightnets.data.augment import POLICIES as AUGMENT_POLICIES
+from keras_lightnets.models.common import CONVOLUTIONS
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "adamw")
 SCHEDULES = ("exponential", "cosine", "constant")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 XLA_POLICIES = ("auto", "on", "off")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
-CONVOLUTIONS = ("separable", "standard")
 
 
 @dataclasses.dataclass

@@ -24,7 +24,6 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
 
     import keras
 
-    import keras_lightnets  # noqa: F401  (registers the library's serializable layers)
     from keras_lightnets import data as data_lib
 
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).endswith(".keras") or not os.path.isfile(path):
