@@ -39,17 +39,42 @@ def _calibration(representative_data, height, width, channels, steps):
     return generator
 
 
-def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps):
+def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps, trained_ranges):
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "fp16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantization == "int8":
+    if quantization == "int8" and not trained_ranges:
+        # A quantization-aware graph carries its ranges; TF 2.21 rejects the INT8-only op set for it
+        # when converting from a SavedModel, so such files are checked with float_ops() instead.
         converter.representative_dataset = _calibration(representative_data, height, width, channels, calibration_steps)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter
+
+
+def convert_saved_model(saved_dir, path, quantization=None, trained_ranges=False):
+    """Converts the ``serving_default`` signature of a SavedModel to a ``.tflite`` file.
+
+    Args:
+        saved_dir: SavedModel directory whose ``serving_default`` takes one
+            float32 (N, H, W, C) input.
+        path: Output ``.tflite`` path (written atomically).
+        quantization: None (fp32), "fp16", "dynamic", or "int8" with
+            ``trained_ranges`` (calibrated int8 goes through :func:`to_tflite`).
+        trained_ranges: Take int8 ranges from a quantization-aware model's
+            fake-quant ops (no calibration data).
+
+    Returns:
+        ``path``.
+    """
+    validation.check_choice("quantization", quantization, QUANTIZATIONS)
+    if quantization == "int8" and not trained_ranges:
+        validation.fail("trained_ranges", trained_ranges, 'True for quantization="int8" (calibrate with to_tflite instead)')
+    converter = _converter(saved_dir, quantization, None, None, None, None, DEFAULT_CALIBRATION_STEPS, trained_ranges)
+    atomic_write_bytes(os.fspath(path), converter.convert())
+    return path
 
 
 def to_tflite_variants(
@@ -97,7 +122,9 @@ def to_tflite_variants(
     with tempfile.TemporaryDirectory() as saved:
         archive.write_out(saved, verbose=False)
         for quantization, path in paths.items():
-            converter = _converter(saved, quantization, representative_data, height, width, channels, calibration_steps)
+            converter = _converter(
+                saved, quantization, representative_data, height, width, channels, calibration_steps, False
+            )
             atomic_write_bytes(os.fspath(path), converter.convert())
     return paths
 
@@ -136,6 +163,35 @@ def to_tflite(
     validation.check_choice("quantization", quantization, QUANTIZATIONS)
     to_tflite_variants(model, {quantization: path}, representative_data, batch_size, image_size, calibration_steps)
     return path
+
+
+# Ops that legitimately read or write float tensors in an int8 file with float input/output.
+_BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def float_ops(path):
+    """Compute ops of a ``.tflite`` file that read or write float32 tensors.
+
+    An int8 file with a float interface has only QUANTIZE at its input and
+    DEQUANTIZE at its output touching float tensors; anything listed here runs
+    in float.
+
+    Args:
+        path: ``.tflite`` file.
+
+    Returns:
+        Sorted list of op names (empty for a fully integer graph).
+    """
+    interpreter = tf.lite.Interpreter(model_path=os.fspath(path))
+    tensors = {detail["index"]: detail["dtype"] for detail in interpreter.get_tensor_details()}
+    found = set()
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in _BOUNDARY_OPS:
+            continue
+        used = [index for index in (*op["inputs"], *op["outputs"]) if index >= 0]
+        if any(tensors.get(index) == np.float32 for index in used):
+            found.add(op["op_name"])
+    return sorted(found)
 
 
 def gpu_compatibility_report(path):

@@ -54,7 +54,8 @@ def Xception(
     classifier_activation="softmax",
     name="xception",
     include_preprocessing=True,
-    dropout=0.0,    convolutions="separable",
+    dropout=0.0,
+    convolutions="separable",
 ):
     """Xception, a drop-in for ``keras.applications.Xception``.
 
