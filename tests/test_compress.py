@@ -156,3 +156,48 @@ def test_custom_layers_cannot_cross_the_bridge():
 def test_missing_extra_says_what_to_install():
     with pytest.raises(backend.CompressionUnavailableError, match=r"keras_lightnets\[compress\]"):
         backend._load("tensorflow_model_optimization_missing", "tensorflow-model-optimization")
+
+
+def _recipe(name):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "recipes" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["prune", "qat"])
+def test_recipe_rejects_a_missing_model_with_exit_code_2(name, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _recipe(name).main(["--model", str(tmp_path / "missing.keras"), "--output-dir", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_recipes_on_digits_write_measured_reports(tmp_path):
+    import json
+
+    model = kl.MobileNetV1(input_shape=(32, 32, 1), alpha=0.25, classes=10, dropout=0.0)
+    model.compile("adam", "categorical_crossentropy")
+    model_path = str(tmp_path / "digits.keras")
+    model.save(model_path)
+    common = ["--model", model_path, "--epochs", "1", "--batch-size", "64"]
+    pruned = _recipe("prune").main(common + ["--output-dir", str(tmp_path / "prune"), "--learning-rate", "0.05"])
+    assert pruned["kernel_sparsity"] == pytest.approx(0.5 * (1 - pruned["sparsity_by_layer_class"]["DepthwiseConv2D"][0]
+                                                            / sum(s for s, _ in pruned["sparsity_by_layer_class"].values())), abs=0.01)
+    names = [a["name"] for a in pruned["artifacts"]]
+    assert names == ["baseline_fp32", "pruned_fp32", "pruned.keras"]
+    keras_acc, tflite_acc = pruned["artifacts"][2]["accuracy"], pruned["artifacts"][1]["accuracy"]
+    assert abs(keras_acc - tflite_acc) < 0.01
+    assert pruned["artifacts"][1]["gzip_kb"] < pruned["artifacts"][0]["gzip_kb"]
+    qat = _recipe("qat").main(common + ["--output-dir", str(tmp_path / "qat"), "--learning-rate", "0.001"])
+    assert qat["float_ops"] == []
+    assert qat["artifacts"][1]["size_kb"] < qat["artifacts"][0]["size_kb"] / 2
+    for directory in ("prune", "qat"):
+        report = json.loads((tmp_path / directory / "report.json").read_text())
+        assert report["artifacts"] and (tmp_path / directory / "report.md").exists()
+        assert not list((tmp_path / directory).glob("*.partial*"))

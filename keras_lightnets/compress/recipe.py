@@ -122,9 +122,8 @@ def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=prin
     Returns:
         :class:`Session`.
     """
-    import keras
-
     from keras_lightnets import data as data_lib
+    from keras_lightnets.train.evaluate import load_classifier_and_data
 
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
     if os.fspath(model_path) == DEFAULT_MODEL and not os.path.isfile(DEFAULT_MODEL):
@@ -133,18 +132,41 @@ def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=prin
 
         log(f"{DEFAULT_MODEL} not found: training it first (digits preset) ...")
         fit_or_reuse(preset("digits"))
-    if not str(model_path).endswith(".keras") or not os.path.isfile(model_path):
-        validation.fail("model", model_path, "the path of an existing .keras file (e.g. a run's model.keras)")
-    model = keras.saving.load_model(model_path)
-    _, height, width, channels = model.input_shape
-    if height is None or height != width:
-        validation.fail("model", model_path, "a model with a fixed square input size")
-    data = data_lib.load_dataset(dataset, data_dir, height, channels)
-    if model.output_shape[-1] != data.num_classes:
-        validation.fail("dataset", dataset, f"a dataset with the model's {model.output_shape[-1]} classes (it has {data.num_classes})")
+    model, data = load_classifier_and_data(model_path, dataset, data_dir)
+    height = model.input_shape[1]
     data_lib.check_batch_size(batch_size, data.train_size)
     os.makedirs(output_dir, exist_ok=True)
     return Session(model, data, height, os.fspath(output_dir), batch_size, log)
+
+
+def recipe_parser(description, output_dir, epochs, learning_rate):
+    """The flags both compression recipes take: model, data, fine-tuning and output.
+
+    Args:
+        description: ``--help`` text.
+        output_dir: Default ``--output-dir``.
+        epochs: Default ``--epochs``.
+        learning_rate: Default ``--learning-rate``.
+
+    Returns:
+        ``argparse.ArgumentParser``.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"trained .keras model (default {DEFAULT_MODEL})")
+    parser.add_argument("--dataset", default="digits", help="dataset the model was trained on (default digits)")
+    parser.add_argument("--data-dir", default=None, help="dataset directory (Fashion-MNIST IDX or tfds data_dir)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"fine-tuning epochs (default {epochs})")
+    parser.add_argument("--learning-rate", type=float, default=learning_rate, help=f"SGD learning rate (default {learning_rate:g})")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--output-dir", default=output_dir, help=f"where results go (default {output_dir})")
+    return parser
+
+
+def session_from_flags(args):
+    """A :class:`Session` from the flags of :func:`recipe_parser`."""
+    return open_session(args.model, args.dataset, args.data_dir, args.output_dir, args.batch_size)
 
 
 def fine_tune(session, legacy_model, epochs, learning_rate, callbacks=()):

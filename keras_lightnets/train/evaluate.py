@@ -5,6 +5,36 @@ import numpy as np
 from keras_lightnets import validation
 
 
+def load_classifier_and_data(path, dataset, data_dir=None):
+    """Loads a ``.keras`` classifier and its dataset at the model's resolution and channel count.
+
+    Args:
+        path: ``.keras`` file (e.g. a run's ``model.keras``).
+        dataset: Dataset name (see :func:`keras_lightnets.data.load_dataset`).
+        data_dir: Dataset directory or None.
+
+    Returns:
+        (model, ``ImageData``); raises ``ValueError`` naming ``model`` or ``dataset`` when
+        the file is missing, the input is not a fixed square, or the class counts differ.
+    """
+    import os
+
+    import keras
+
+    from keras_lightnets import data as data_lib
+
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).endswith(".keras") or not os.path.isfile(path):
+        validation.fail("model", path, "the path of an existing .keras file")
+    model = keras.saving.load_model(path)
+    _, height, width, channels = model.input_shape
+    if height is None or height != width:
+        validation.fail("model", path, "a model with a fixed square input size")
+    data = data_lib.load_dataset(dataset, data_dir, height, channels)
+    if model.output_shape[-1] != data.num_classes:
+        validation.fail("dataset", dataset, f"a dataset with the model's {model.output_shape[-1]} classes (it has {data.num_classes})")
+    return model, data
+
+
 def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
     """Loads a ``.keras`` classifier and measures it on a dataset's test split.
 
@@ -20,22 +50,11 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
         dict with ``accuracy``, ``top5_accuracy`` (None under 5 classes), ``images``,
         ``per_class_accuracy`` {class name: accuracy}.
     """
-    import os
-
-    import keras
-
     from keras_lightnets import data as data_lib
 
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).endswith(".keras") or not os.path.isfile(path):
-        validation.fail("model", path, "the path of an existing .keras file")
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
-    model = keras.saving.load_model(path)
-    _, height, width, channels = model.input_shape
-    if height is None or height != width:
-        validation.fail("model", path, "a model with a fixed square input size")
-    data = data_lib.load_dataset(dataset, data_dir, height, channels)
-    if model.output_shape[-1] != data.num_classes:
-        validation.fail("dataset", dataset, f"a dataset with the model's {model.output_shape[-1]} classes (it has {data.num_classes})")
+    model, data = load_classifier_and_data(path, dataset, data_dir)
+    height = model.input_shape[1]
     batches = data_lib.make_batches(data.test, height, batch_size, data.num_classes, training=False)
     probabilities, labels = [], []
     for images, one_hot in batches:
