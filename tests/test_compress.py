@@ -158,6 +158,24 @@ def test_missing_extra_says_what_to_install():
         backend._load("tensorflow_model_optimization_missing", "tensorflow-model-optimization")
 
 
+def test_importing_tfmot_leaves_the_legacy_keras_switch_as_it_was():
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "from keras_lightnets.compress import backend\n"
+        "backend.tfmot()\n"
+        "print(repr(os.environ.get('TF_USE_LEGACY_KERAS')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "None"
+
+
 def _recipe(name):
     import importlib.util
     import pathlib

@@ -28,7 +28,7 @@ def _top1_agreement(a, b):
 
 
 @pytest.mark.parametrize("family", [
-    pytest.param(f, marks=pytest.mark.slow) if f in ('xception',) else f for f in sorted(FAMILIES)
+    pytest.param(f, marks=pytest.mark.slow) if f != 'mobilenet_v1' else f for f in sorted(FAMILIES)
 ])  # slow: kept out of the default run for time
 def test_fp32_and_fp16_parity_on_litert_cpu_and_full_gpu_acceleration(family, tmp_path):
     model = randomize(FAMILIES[family](), seed=5)
@@ -62,10 +62,14 @@ def test_gpu_check_discriminates_an_unsupported_graph(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits_model():
-    """MobileNetV1-0.25 trained for a few epochs on the real scikit-learn digits (32x32 grayscale)."""
+    """MobileNetV1-0.5 trained for a few epochs on the real scikit-learn digits (32x32 grayscale).
+
+    The width matters: MobileNetV1-0.25 after 10 epochs (83% test accuracy) has so many
+    near-ties that int8 rounding flipped 5% of its answers; this one: 98.3% agreement, 89.1% -> 88.6%.
+    """
     keras.utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = load_digits(image_size=32, channels=1)
-    model = kl.MobileNetV1(alpha=0.25, input_shape=(32, 32, 1), classes=10, dropout=0.0)
+    model = kl.MobileNetV1(alpha=0.5, input_shape=(32, 32, 1), classes=10, dropout=0.0)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.9  # a small dataset: let the moving statistics converge
@@ -74,16 +78,18 @@ def digits_model():
     return model, x_train, x_test, y_test
 
 
-@pytest.mark.parametrize("quantization", ["dynamic", "int8"])
+@pytest.mark.parametrize("quantization", [pytest.param("dynamic", marks=pytest.mark.slow), "int8"])
 def test_quantized_models_agree_with_float_on_real_digits(digits_model, quantization, tmp_path):
     model, x_train, x_test, y_test = digits_model
     expected = run(model, x_test)
-    assert np.mean(expected.argmax(1) == y_test) > 0.8  # a real classifier, not a constant
+    float_accuracy = np.mean(expected.argmax(1) == y_test)
+    assert float_accuracy > 0.8  # a real classifier, not a constant
     files = to_tflite_variants(model, {quantization: str(tmp_path / "q.tflite"), None: str(tmp_path / "fp32.tflite")},
                                representative_data=x_train[:200])
     got = litert.load(files[quantization])(x_test)["probabilities"]
     print(f"{quantization}: accuracy {np.mean(expected.argmax(1) == y_test):.3f}, agreement {_top1_agreement(got, expected):.3f}")
     assert _top1_agreement(got, expected) >= 0.95
+    assert np.mean(got.argmax(1) == y_test) >= float_accuracy - 0.03
     assert (tmp_path / "q.tflite").stat().st_size < 0.4 * (tmp_path / "fp32.tflite").stat().st_size
 
 
@@ -94,7 +100,7 @@ def test_int8_model_runs_fully_on_the_gpu_accelerator(digits_model, tmp_path):
     check = litert.gpu_check(path, images=x_test, runs=1)
     assert check.ran, check.error
     assert check.fully_accelerated
-    # The accelerator computes the int8 graph in floating point: measured 94% agreement on these digits.
+    # The accelerator computes the int8 graph in floating point: measured 97.8% agreement on these digits.
     assert _top1_agreement(check.outputs["probabilities"], run(model, x_test)) >= 0.9
 
 

@@ -1,13 +1,16 @@
 """Lazy imports of tf_keras and tensorflow-model-optimization (the ``compress`` extra).
 
-Importing tfmot sets ``TF_USE_LEGACY_KERAS=1`` for the process. Nothing in
-keras_lightnets reads ``tf.keras`` (every module imports Keras 3 as ``keras``),
-so the flag does not change our models; it is imported only when a
-compression function is called.
+Importing tfmot sets ``TF_USE_LEGACY_KERAS=1`` in ``os.environ``. tfmot binds
+its Keras module once, at import, so :func:`tfmot` puts the variable back as it
+was right after the import: child processes (a serving check, a worker) and
+later ``tf.keras`` lookups keep seeing the user's setting. Nothing in
+keras_lightnets reads ``tf.keras`` (every module imports Keras 3 as ``keras``).
 """
 
 import importlib
+import os
 
+_LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 INSTALL_HINT = 'install the compression extra: pip install "keras_lightnets[compress]"'
 
 
@@ -32,4 +35,11 @@ def tf_keras():
 def tfmot():
     """The ``tensorflow_model_optimization`` module."""
     tf_keras()
-    return _load("tensorflow_model_optimization", "tensorflow-model-optimization")
+    before = os.environ.get(_LEGACY_KERAS)
+    try:
+        return _load("tensorflow_model_optimization", "tensorflow-model-optimization")
+    finally:
+        if before is None:
+            os.environ.pop(_LEGACY_KERAS, None)
+        else:
+            os.environ[_LEGACY_KERAS] = before

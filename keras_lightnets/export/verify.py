@@ -57,7 +57,8 @@ def load_in_fresh_process(export_dir, images=None, image_bytes=None, timeout=600
         for index, blob in enumerate(image_bytes or []):
             with open(os.path.join(work, f"blob{index:05d}"), "wb") as handle:
                 handle.write(blob)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        # A serving host runs plain TensorFlow: no import path of ours, no tf_keras switch.
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         done = subprocess.run(
             [sys.executable, "-c", _SCRIPT, work, os.path.abspath(export_dir)],
