@@ -144,7 +144,7 @@ def test_batch_larger_than_the_data_and_bad_arguments():
         data.load_dataset("digits", channels=2)
 
 
-@pytest.mark.parametrize("policy, channels", [("translate", 1), ("flip", 1), ("randaugment", 3)])
+@pytest.mark.parametrize("policy, channels", [("translate", 1), ("flip", 1), ("flip_translate", 1), ("randaugment", 3)])
 def test_augmentation_changes_images_but_not_their_shape_or_range(policy, channels):
     x = np.repeat(data.load_digits(image_size=32)[0][0][:8], channels, axis=-1)
     augmented = data.make_augmenter(policy, channels, seed=3)(x, training=True).numpy()

@@ -4,14 +4,16 @@ Policies (applied to batches of images in [0, 255]):
     "none": no augmentation.
     "translate": random translation and zoom (for data where a mirror image
         is another class, e.g. digits).
-    "flip": horizontal flip only (natural images, Fashion-MNIST).
+    "flip": horizontal flip only (natural images).
+    "flip_translate": horizontal flip and a random shift of up to 10% of each side,
+        the pad-and-crop augmentation of small-image benchmarks (Fashion-MNIST, CIFAR).
     "randaugment": horizontal flip plus Keras' ``RandAugment`` (2 operations;
         the EfficientNet recipe). RGB inputs only.
 """
 
 from keras_lightnets import validation
 
-POLICIES = ("none", "translate", "flip", "randaugment")
+POLICIES = ("none", "translate", "flip", "flip_translate", "randaugment")
 
 
 def make_augmenter(policy, channels, seed=None, magnitude=0.5):
@@ -33,11 +35,13 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5):
     if policy == "none":
         return None
     if policy == "randaugment" and channels != 3:
-        validation.fail("augment", policy, f"one of {POLICIES[:3]} for {channels}-channel images (RandAugment needs RGB)")
+        validation.fail("augment", policy, f"one of {[p for p in POLICIES if p != policy]} for {channels}-channel images (RandAugment needs RGB)")
     steps = []
-    if policy in ("flip", "randaugment"):
+    if policy in ("flip", "flip_translate", "randaugment"):
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if policy == "randaugment":
+    if policy == "flip_translate":
+        steps.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed))
+    elif policy == "randaugment":
         steps.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=magnitude, seed=seed))
     elif policy == "translate":
         steps += [

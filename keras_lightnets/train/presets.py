@@ -42,9 +42,9 @@ PRESETS = {
         warmup_epochs=2.0, augment="translate", bn_momentum=0.9, output_dir="runs/digits", **_SMALL_DATA,
     ),
     "fashion_mnist": dict(
-        model="mobilenet_v1", alpha=0.5, dataset="fashion_mnist", image_size=48, epochs=12, batch_size=128,
-        warmup_epochs=1.0, augment="flip", bn_momentum=0.9, output_dir="runs/fashion_mnist",
-        **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1, "weight_decay": 1e-4},
+        model="mobilenet_v1", alpha=1.0, dataset="fashion_mnist", image_size=48, epochs=15, batch_size=128,
+        warmup_epochs=1.0, augment="flip_translate", bn_momentum=0.9, output_dir="runs/fashion_mnist",
+        **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1},
     ),
 }
 
