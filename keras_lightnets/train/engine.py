@@ -124,6 +124,7 @@ def fit(config, overwrite=False, build=None):
     import keras
 
     from keras_lightnets import data as data_lib
+    from keras_lightnets.train.fused_batch_norm import fused_batch_norm
     from keras_lightnets.train.history import plot_history, read_history
     from keras_lightnets.train.model_factory import build_model, set_batch_norm
     from keras_lightnets.train.optimizer import make_optimizer
@@ -162,13 +163,14 @@ def fit(config, overwrite=False, build=None):
     train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
     test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
     started = time.time()
-    with _fit_scope(model, strategy):
-        model.fit(
-            train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
-            callbacks=_callbacks(config, run_dir, chief, write_dir),
-        )
-    train_seconds = time.time() - started
-    test_loss, test_accuracy = _evaluate_everything(model, test, config.label_smoothing)
+    with fused_batch_norm(model):
+        with _fit_scope(model, strategy):
+            model.fit(
+                train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
+                callbacks=_callbacks(config, run_dir, chief, write_dir),
+            )
+        train_seconds = time.time() - started
+        test_loss, test_accuracy = _evaluate_everything(model, test, config.label_smoothing)
     history = read_history(os.path.join(run_dir, "history.csv")) if chief else []
     summary = {
         "model": config.model, "dataset": dataset.name, "image_size": config.image_size,

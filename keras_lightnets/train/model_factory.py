@@ -5,6 +5,23 @@ import keras
 from keras_lightnets import registry, validation
 
 
+def batch_norm_layers(model):
+    """Every ``BatchNormalization`` layer of a model, nested models included.
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        List of layers, in graph order.
+    """
+    found = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        found.extend(batch_norm_layers(layer))
+    return found
+
+
 def set_batch_norm(model, **attributes):
     """Sets attributes of every BatchNormalization layer (nested models included), before training.
 
@@ -13,11 +30,9 @@ def set_batch_norm(model, **attributes):
         **attributes: e.g. ``momentum=0.9`` (0 < m < 1), or ``synchronized=True`` (batch
             statistics all-reduced across replicas, so every worker's moving averages agree).
     """
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            for name, value in attributes.items():
-                setattr(layer, name, value)
-        set_batch_norm(layer, **attributes)
+    for layer in batch_norm_layers(model):
+        for name, value in attributes.items():
+            setattr(layer, name, value)
 
 
 def build_model(config, num_classes, channels):
