@@ -199,7 +199,7 @@ def main(argv=None):
             _train(args)
         elif args.command == "evaluate":
             _evaluate(args)
-    except user_errors() as error:  # ValueError, missing dataset/strategy/extra
+    except user_errors() as error:  # ValueError, missing dataset/weights/strategy/extra
         print(f"lightnets: error: {error}", file=sys.stderr)
         return 2
     return 0

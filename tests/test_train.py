@@ -210,6 +210,22 @@ def test_cli_train_bad_input_exits_2_with_one_paragraph(tmp_path, capsys):
     assert unknown.returncode == 2 and "unrecognized arguments: --learnig-rate" in unknown.stderr
 
 
+def test_finetune_recipe_without_the_imagenet_file_exits_2_naming_file_and_url(keras_home, tmp_path, capsys):
+    import runpy
+
+    recipe = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "recipes" / "finetune.py")
+    argv = [recipe, "--backbone", "imagenet", "--model", "mobilenet_v1", "--alpha", "1.0", "--channels", "3",
+            "--image-size", "56", "--output-dir", str(tmp_path / "ft")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(recipe, run_name="__main__")
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "mobilenet_1_0_224_tf_no_top.h5" in error and "https://storage.googleapis.com/" in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
 def test_standard_twin_of_mobilenet_matches_the_papers_conv_mobilenet():
     # MobileNetV1 paper, Table 4: "Conv MobileNet" 29.3M parameters, 4866M mult-adds at 224.
     standard = kl.MobileNetV1(input_shape=(224, 224, 3), convolutions="standard")

@@ -77,8 +77,9 @@ def user_errors():
     """Exception classes that mean "bad input": reported in one paragraph with exit code 2."""
     from keras_lightnets.data.errors import DatasetNotFoundError
     from keras_lightnets.train.strategy import StrategyUnavailableError
+    from keras_lightnets.weights import WeightsUnavailableError
 
-    return (ValueError, DatasetNotFoundError, StrategyUnavailableError, ImportError)
+    return (ValueError, DatasetNotFoundError, StrategyUnavailableError, WeightsUnavailableError, ImportError)
 
 
 def exit_on_user_error(function, *args, **kwargs):
