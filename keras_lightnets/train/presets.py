@@ -10,7 +10,10 @@ RandAugment. The papers' L2 penalty is applied here as decoupled weight decay.
 
 Small-data presets (digits, Fashion-MNIST) keep the architecture and change what a few
 thousand steps need: SGD with Nesterov momentum, cosine decay, a short warm-up, and
-faster batch-norm statistics. Their accuracy is measured (README).
+faster batch-norm statistics. Their accuracy is measured (README). Weight decay here is
+decoupled (each step shrinks a kernel by lr x weight_decay), so the classic small-image
+L2 of 5e-4 under momentum 0.9 corresponds to about 5e-3 at lr 0.05; on Fashion-MNIST
+5e-3 gave 93.78% against 93.08% with 5e-4, same 20 epochs.
 """
 
 from keras_lightnets import validation
@@ -42,9 +45,9 @@ PRESETS = {
         warmup_epochs=2.0, augment="translate", bn_momentum=0.9, output_dir="runs/digits", **_SMALL_DATA,
     ),
     "fashion_mnist": dict(
-        model="mobilenet_v1", alpha=1.0, dataset="fashion_mnist", image_size=48, epochs=15, batch_size=128,
+        model="mobilenet_v1", alpha=1.0, dataset="fashion_mnist", image_size=48, epochs=20, batch_size=128,
         warmup_epochs=1.0, augment="flip_translate", bn_momentum=0.9, output_dir="runs/fashion_mnist",
-        **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1},
+        **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1, "weight_decay": 5e-3},
     ),
 }
 
