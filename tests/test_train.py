@@ -1,6 +1,8 @@
 """The training engine: config, schedules, weight decay, XLA policy, strategies, a real run, fine-tuning, CLI errors."""
 
 import json
+import pathlib
+import runpy
 import subprocess
 import sys
 import warnings
@@ -210,16 +212,14 @@ def test_cli_train_bad_input_exits_2_with_one_paragraph(tmp_path, capsys):
     assert unknown.returncode == 2 and "unrecognized arguments: --learnig-rate" in unknown.stderr
 
 
-def test_finetune_recipe_without_the_imagenet_file_exits_2_naming_file_and_url(keras_home, tmp_path, capsys):
-    import runpy
-
-    recipe = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "recipes" / "finetune.py")
-    argv = [recipe, "--backbone", "imagenet", "--model", "mobilenet_v1", "--alpha", "1.0", "--channels", "3",
-            "--image-size", "56", "--output-dir", str(tmp_path / "ft")]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", argv)
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(recipe, run_name="__main__")
+def test_finetune_recipe_without_the_imagenet_file_exits_2_naming_file_and_url(keras_home, tmp_path, capsys, monkeypatch):
+    recipe = str(pathlib.Path(__file__).resolve().parents[1] / "recipes" / "finetune.py")
+    monkeypatch.setattr(sys, "argv", [
+        recipe, "--backbone", "imagenet", "--model", "mobilenet_v1", "--alpha", "1.0", "--channels", "3",
+        "--image-size", "56", "--output-dir", str(tmp_path / "ft"),
+    ])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(recipe, run_name="__main__")
     error = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert "mobilenet_1_0_224_tf_no_top.h5" in error and "https://storage.googleapis.com/" in error

@@ -3,10 +3,10 @@
 Keras 3 computes batch normalization from separate ops (moments, then scale and
 shift) on every backend. TensorFlow has one fused kernel (``FusedBatchNormV3``,
 oneDNN on x86 CPUs) that computes the same thing and its gradient in a single pass.
-Swapping it in made MobileNetV1-1.0 training at 48 px 1.32x faster on a 2-core AMD EPYC
-(1,044 vs 790 img/s, batch 128; benchmarks/batch_norm_kernel.py measures it). The layers keep their class,
-configuration, weights and names. Only the kernel changes while the swap is active,
-so saved models hold stock ``BatchNormalization`` layers.
+Swapping it in made MobileNetV1-1.0 training at 48 px 1.32x faster on a 2-core AMD
+EPYC (1,044 vs 790 img/s, batch 128; benchmarks/batch_norm_kernel.py measures it).
+The layers keep their class, configuration, weights and names. Only the kernel changes
+while the swap is active, so saved models hold stock ``BatchNormalization`` layers.
 
 The fused path keeps Keras 3's semantics: training mode only when the layer is
 trainable, moving statistics updated with the biased batch variance (the kernel
@@ -41,7 +41,7 @@ def _fused_call(layer, inputs, training=None, mask=None):
 
     if not _fusable(layer, inputs, mask):
         return keras.layers.BatchNormalization.call(layer, inputs, training=training, mask=mask)
-    channels_axis = layer.axis % 4
+    channels_axis = layer.axis % 4  # _fusable checked rank 4 and axis 1 or 3
     data_format = "NHWC" if channels_axis == 3 else "NCHW"
     x = tf.cast(inputs, tf.float32)
     channels = x.shape[channels_axis]
