@@ -138,6 +138,8 @@ def test_batch_larger_than_the_data_and_bad_arguments():
         data.check_batch_size(2000, 1438)
     with pytest.raises(ValueError, match="Invalid `augment`"):
         data.make_augmenter("cutout", 3)
+    with pytest.raises(ValueError, match="Invalid `translate`"):
+        data.make_augmenter("flip_translate", 1, translate=0.6)
     with pytest.raises(ValueError, match="RandAugment needs RGB"):
         data.make_augmenter("randaugment", 1)
     with pytest.raises(ValueError, match="Invalid `channels`"):
@@ -151,3 +153,17 @@ def test_augmentation_changes_images_but_not_their_shape_or_range(policy, channe
     assert augmented.shape == x.shape
     assert augmented.min() >= -1e-3 and augmented.max() <= 255.0 + 1e-3
     assert not np.allclose(augmented, x)
+
+
+def test_translate_bounds_the_shift_of_flip_translate():
+    size = 40
+    dot = np.zeros((16, size, size, 1), "float32")
+    dot[:, size // 2, size // 2, 0] = 255.0
+
+    def largest_shift(translate):
+        augmented = data.make_augmenter("flip_translate", 1, seed=5, translate=translate)(dot, training=True).numpy()
+        rows, cols = np.unravel_index(augmented.reshape(len(dot), -1).argmax(axis=1), (size, size))
+        return max(np.abs(rows - size // 2).max(), np.abs(cols - size // 2).max())
+
+    assert largest_shift(0.05) <= 0.05 * size + 1  # the flip moves the dot by one column
+    assert largest_shift(0.4) > 0.05 * size + 1

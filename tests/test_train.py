@@ -48,6 +48,7 @@ def test_linear_scaling_of_the_learning_rate_with_batch_size():
 @pytest.mark.parametrize("field, value", [
     ("optimizer", "lamb"), ("epochs", 0), ("learning_rate", -1.0), ("xla", "maybe"), ("strategy", "horovod"),
     ("precision", "float8"), ("schedule", "step"), ("ema_momentum", 1.5), ("augment", "mixup"), ("image_size", 16),
+    ("translate", 0.0), ("translate", 0.6),
 ])
 def test_every_bad_config_field_is_named(field, value):
     with pytest.raises(ValueError, match=f"Invalid `{field}`"):
@@ -170,6 +171,17 @@ def test_a_finished_or_different_run_is_not_overwritten(digits_run):
             fit(TrainConfig(**{**TINY, "epochs": 3}, ema_momentum=0.9, output_dir=digits_run.run_dir))
     finally:
         json.dump({}, open(os.path.join(digits_run.run_dir, "summary.json"), "w"))
+
+
+def test_a_run_saved_before_a_field_existed_resumes_when_the_field_keeps_its_default(tmp_path):
+    from keras_lightnets.train.engine import _check_run_dir
+
+    older = TrainConfig().to_dict()
+    del older["translate"]
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    _check_run_dir(str(tmp_path), TrainConfig(), overwrite=False)
+    with pytest.raises(ValueError, match="changed: translate"):
+        _check_run_dir(str(tmp_path), TrainConfig(translate=0.05), overwrite=False)
 
 
 @pytest.mark.slow

@@ -5,8 +5,9 @@ Policies (applied to batches of images in [0, 255]):
     "translate": random translation and zoom (for data where a mirror image
         is another class, e.g. digits).
     "flip": horizontal flip only (natural images).
-    "flip_translate": horizontal flip and a random shift of up to 10% of each side,
-        the pad-and-crop augmentation of small-image benchmarks (Fashion-MNIST, CIFAR).
+    "flip_translate": horizontal flip and a random shift of up to ``translate`` of each
+        side (10% by default), the pad-and-crop augmentation of small-image benchmarks
+        (Fashion-MNIST, CIFAR).
     "randaugment": horizontal flip plus Keras' ``RandAugment`` (2 operations;
         the EfficientNet recipe). RGB inputs only.
 """
@@ -16,7 +17,7 @@ from keras_lightnets import validation
 POLICIES = ("none", "translate", "flip", "flip_translate", "randaugment")
 
 
-def make_augmenter(policy, channels, seed=None, magnitude=0.5):
+def make_augmenter(policy, channels, seed=None, magnitude=0.5, translate=0.1):
     """Builds the augmentation model of a policy.
 
     Args:
@@ -24,6 +25,8 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5):
         channels: Image channels (RandAugment needs 3).
         seed: Seed of the random layers (int or None).
         magnitude: ``factor`` of ``keras.layers.RandAugment`` in (0, 1] (strength of each operation).
+        translate: Largest random shift of "translate" and "flip_translate", as a fraction
+            of each side, in (0, 0.5].
 
     Returns:
         A ``keras.Sequential`` taking and returning float images, or None for "none".
@@ -32,6 +35,7 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5):
 
     validation.check_choice("augment", policy, POLICIES)
     validation.check_number("magnitude", magnitude, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+    validation.check_number("translate", translate, minimum=0.0, maximum=0.5, exclusive_minimum=True)
     if policy == "none":
         return None
     if policy == "randaugment" and channels != 3:
@@ -40,12 +44,12 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5):
     if policy in ("flip", "flip_translate", "randaugment"):
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if policy == "flip_translate":
-        steps.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed))
+        steps.append(keras.layers.RandomTranslation(translate, translate, fill_mode="constant", seed=seed))
     elif policy == "randaugment":
         steps.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=magnitude, seed=seed))
     elif policy == "translate":
         steps += [
-            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
+            keras.layers.RandomTranslation(translate, translate, fill_mode="constant", seed=seed),
             keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
         ]
     return keras.Sequential(steps, name=f"augment_{policy}")

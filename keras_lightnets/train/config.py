@@ -45,6 +45,8 @@ class TrainConfig:
         ema_momentum: Exponential moving average of the weights (0 < m < 1), evaluated
             each epoch and kept at the end; None disables it.
         augment: Augmentation policy (see ``keras_lightnets.data.AUGMENT_POLICIES``).
+        translate: Largest random shift of the "translate" and "flip_translate" policies,
+            as a fraction of each side (0 < t <= 0.5).
         dropout: Dropout before the classifier (0 <= p < 1), None for the builder's.
         drop_connect_rate: Stochastic depth of EfficientNet blocks (0 <= p < 1), None for the builder's.
         bn_momentum: Batch-norm momentum (0 < m < 1), None for the builder's (0.99; small
@@ -80,6 +82,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_momentum: Optional[float] = None
     augment: str = "translate"
+    translate: float = 0.1
     dropout: Optional[float] = 0.2
     drop_connect_rate: Optional[float] = None
     bn_momentum: Optional[float] = None
@@ -115,6 +118,7 @@ class TrainConfig:
         check("weight_decay", self.weight_decay, minimum=0.0)
         validation.check_rate("label_smoothing", self.label_smoothing)
         validation.check_choice("augment", self.augment, AUGMENT_POLICIES)
+        check("translate", self.translate, minimum=0.0, maximum=0.5, exclusive_minimum=True)
         if not isinstance(self.dataset, str) or not self.dataset:
             validation.fail("dataset", self.dataset, "digits, fashion_mnist, folder:<path> or a tfds name")
         if self.ema_momentum is not None:

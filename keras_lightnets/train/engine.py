@@ -58,7 +58,8 @@ def _check_run_dir(run_dir, config, overwrite):
     if os.path.exists(saved_config):
         with open(saved_config) as handle:
             previous = json.load(handle)
-        changed = sorted(k for k, v in config.to_dict().items() if k not in ("verbose",) and previous.get(k) != v)
+        defaults = type(config)().to_dict()  # fields added since that run was started keep their defaults
+        changed = sorted(k for k, v in config.to_dict().items() if k != "verbose" and previous.get(k, defaults[k]) != v)
         if changed:
             validation.fail(
                 "output_dir", run_dir,
@@ -159,7 +160,7 @@ def fit(config, overwrite=False, build=None):
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=["accuracy"], jit_compile=jit_compile,
         )
-    augmenter = data_lib.make_augmenter(config.augment, dataset.channels, seed=config.seed)
+    augmenter = data_lib.make_augmenter(config.augment, dataset.channels, seed=config.seed, translate=config.translate)
     train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
     test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
     started = time.time()

@@ -24,6 +24,7 @@ HELP = {
     "weight_decay": "decoupled weight decay on conv/dense kernels (not BN, biases, depthwise)",
     "ema_momentum": "EMA of the weights, e.g. 0.9999 (none: off)",
     "augment": "none | translate | flip | flip_translate | randaugment",
+    "translate": "largest random shift of the translate policies, fraction of each side",
     "bn_momentum": "batch-norm momentum (none: the builder's)",
     "precision": "float32 | mixed_float16 | mixed_bfloat16",
     "xla": "auto (never on CPU) | on | off",
