@@ -77,6 +77,7 @@ def _parser():
     evaluate.add_argument("--dataset", required=True, help="digits | fashion_mnist | folder:PATH | tfds name")
     evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX directory or tfds data_dir")
     evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--flip-tta", action="store_true", help="average each image's prediction with its mirror's (test-time augmentation)")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
@@ -95,12 +96,13 @@ def _evaluate(args):
 
     from keras_lightnets.train.evaluate import evaluate_saved_model
 
-    result = evaluate_saved_model(args.model, args.dataset, args.data_dir, args.batch_size)
+    result = evaluate_saved_model(args.model, args.dataset, args.data_dir, args.batch_size, flip_tta=args.flip_tta)
     if args.json:
         print(json.dumps(result, indent=2))
         return
     top5 = f", top-5 {result['top5_accuracy']:.4f}" if result["top5_accuracy"] is not None else ""
-    print(f"{args.model} on {args.dataset}: accuracy {result['accuracy']:.4f}{top5} ({result['images']} test images)")
+    views = ", flip TTA" if args.flip_tta else ""
+    print(f"{args.model} on {args.dataset}: accuracy {result['accuracy']:.4f}{top5} ({result['images']} test images{views})")
     for name, accuracy in result["per_class_accuracy"].items():
         print(f"  {name:>16}: {accuracy:.4f}")
 

@@ -140,6 +140,8 @@ def test_batch_larger_than_the_data_and_bad_arguments():
         data.make_augmenter("cutout", 3)
     with pytest.raises(ValueError, match="Invalid `translate`"):
         data.make_augmenter("flip_translate", 1, translate=0.6)
+    with pytest.raises(ValueError, match="Invalid `random_erasing`"):
+        data.make_augmenter("flip", 1, random_erasing=1.5)
     with pytest.raises(ValueError, match="RandAugment needs RGB"):
         data.make_augmenter("randaugment", 1)
     with pytest.raises(ValueError, match="Invalid `channels`"):
@@ -167,3 +169,18 @@ def test_translate_bounds_the_shift_of_flip_translate():
 
     assert largest_shift(0.05) <= 0.05 * size + 1  # the flip moves the dot by one column
     assert largest_shift(0.4) > 0.05 * size + 1
+
+
+def test_random_erasing_erases_one_rectangle_in_the_given_share_of_images():
+    gray = np.full((1000, 32, 32, 1), 100.0, "float32")
+    assert data.make_augmenter("none", 1, random_erasing=0.0) is None
+    erased = data.make_augmenter("none", 1, seed=2, random_erasing=0.3)(gray, training=True).numpy()
+    changed = np.abs(erased - 100.0) > 1e-3
+    per_image = changed.reshape(len(gray), -1).any(axis=1)
+    assert 0.25 < per_image.mean() < 0.35
+    for mask in changed[per_image][:50, :, :, 0]:
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        assert mask.sum() <= 0.34 * mask.size
+        # everything changed lies in one rectangle (its bounding box)
+        assert mask.sum() >= 0.95 * (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+    assert erased.min() >= 0.0 and erased.max() <= 255.0

@@ -48,7 +48,7 @@ def test_linear_scaling_of_the_learning_rate_with_batch_size():
 @pytest.mark.parametrize("field, value", [
     ("optimizer", "lamb"), ("epochs", 0), ("learning_rate", -1.0), ("xla", "maybe"), ("strategy", "horovod"),
     ("precision", "float8"), ("schedule", "step"), ("ema_momentum", 1.5), ("augment", "mixup"), ("image_size", 16),
-    ("translate", 0.0), ("translate", 0.6),
+    ("translate", 0.0), ("translate", 0.6), ("random_erasing", -0.1), ("random_erasing", 1.5),
 ])
 def test_every_bad_config_field_is_named(field, value):
     with pytest.raises(ValueError, match=f"Invalid `{field}`"):
@@ -145,6 +145,25 @@ def test_a_real_run_writes_everything_and_its_model_evaluates_the_same(digits_ru
     assert measured["accuracy"] > 0.2  # two epochs already beat chance (0.1) by far
     with open(os.path.join(run_dir, "curves.png"), "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_flip_tta_averages_the_image_and_its_mirror(digits_run):
+    import os
+
+    from keras_lightnets import data as data_lib
+
+    path = os.path.join(digits_run.run_dir, "model.keras")
+    images, labels = data_lib.load_digits(image_size=32)[1]
+    model = keras.saving.load_model(path)
+    single = model.predict(images, verbose=0)
+    mirrored = model.predict(images[:, :, ::-1], verbose=0)
+    expected_single = np.mean(single.argmax(-1) == labels)
+    expected_tta = np.mean((single + mirrored).argmax(-1) == labels)
+    assert expected_tta != expected_single  # mirrored digits change the votes
+    assert evaluate_saved_model(path, "digits")["accuracy"] == pytest.approx(expected_single, abs=1e-6)
+    assert evaluate_saved_model(path, "digits", flip_tta=True)["accuracy"] == pytest.approx(expected_tta, abs=1e-6)
+    with pytest.raises(ValueError, match="Invalid `flip_tta`"):
+        evaluate_saved_model(path, "digits", flip_tta="yes")
 
 
 def test_a_trained_model_loads_in_a_fresh_process_after_importing_the_library(digits_run):

@@ -47,6 +47,8 @@ class TrainConfig:
         augment: Augmentation policy (see ``keras_lightnets.data.AUGMENT_POLICIES``).
         translate: Largest random shift of the "translate" and "flip_translate" policies,
             as a fraction of each side (0 < t <= 0.5).
+        random_erasing: Probability (0 <= p <= 1) that a training image gets one random
+            rectangle (2-33% of its area) replaced by noise, after the policy; 0 disables it.
         dropout: Dropout before the classifier (0 <= p < 1), None for the builder's.
         drop_connect_rate: Stochastic depth of EfficientNet blocks (0 <= p < 1), None for the builder's.
         bn_momentum: Batch-norm momentum (0 < m < 1), None for the builder's (0.99; small
@@ -83,6 +85,7 @@ class TrainConfig:
     ema_momentum: Optional[float] = None
     augment: str = "translate"
     translate: float = 0.1
+    random_erasing: float = 0.0
     dropout: Optional[float] = 0.2
     drop_connect_rate: Optional[float] = None
     bn_momentum: Optional[float] = None
@@ -119,6 +122,7 @@ class TrainConfig:
         validation.check_rate("label_smoothing", self.label_smoothing)
         validation.check_choice("augment", self.augment, AUGMENT_POLICIES)
         check("translate", self.translate, minimum=0.0, maximum=0.5, exclusive_minimum=True)
+        check("random_erasing", self.random_erasing, minimum=0.0, maximum=1.0)
         if not isinstance(self.dataset, str) or not self.dataset:
             validation.fail("dataset", self.dataset, "digits, fashion_mnist, folder:<path> or a tfds name")
         if self.ema_momentum is not None:

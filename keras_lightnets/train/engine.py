@@ -160,7 +160,10 @@ def fit(config, overwrite=False, build=None):
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=["accuracy"], jit_compile=jit_compile,
         )
-    augmenter = data_lib.make_augmenter(config.augment, dataset.channels, seed=config.seed, translate=config.translate)
+    augmenter = data_lib.make_augmenter(
+        config.augment, dataset.channels, seed=config.seed, translate=config.translate,
+        random_erasing=config.random_erasing,
+    )
     train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
     test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
     started = time.time()

@@ -35,7 +35,7 @@ def load_classifier_and_data(path, dataset, data_dir=None):
     return model, data
 
 
-def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
+def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, flip_tta=False):
     """Loads a ``.keras`` classifier and measures it on a dataset's test split.
 
     The dataset is loaded at the model's input resolution and channel count.
@@ -45,6 +45,9 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
         dataset: Dataset name (see :func:`keras_lightnets.data.load_dataset`).
         data_dir: Dataset directory or None.
         batch_size: Evaluation batch size (int >= 1).
+        flip_tta: If True, each image's class probabilities are the mean of the model's
+            output for the image and for its horizontal mirror (test-time augmentation;
+            only for data where a mirror image keeps its class).
 
     Returns:
         dict with ``accuracy``, ``top5_accuracy`` (None under 5 classes), ``images``,
@@ -53,12 +56,17 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256):
     from keras_lightnets import data as data_lib
 
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
+    if not isinstance(flip_tta, bool):
+        validation.fail("flip_tta", flip_tta, "True or False")
     model, data = load_classifier_and_data(path, dataset, data_dir)
     height = model.input_shape[1]
     batches = data_lib.make_batches(data.test, height, batch_size, data.num_classes, training=False)
     probabilities, labels = [], []
     for images, one_hot in batches:
-        probabilities.append(model(images, training=False).numpy())
+        batch_probabilities = model(images, training=False).numpy()
+        if flip_tta:
+            batch_probabilities = (batch_probabilities + model(images[:, :, ::-1], training=False).numpy()) / 2
+        probabilities.append(batch_probabilities)
         labels.append(np.argmax(one_hot.numpy(), axis=-1))
     probabilities, labels = np.concatenate(probabilities), np.concatenate(labels)
     predicted = np.argmax(probabilities, axis=-1)

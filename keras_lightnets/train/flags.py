@@ -25,6 +25,7 @@ HELP = {
     "ema_momentum": "EMA of the weights, e.g. 0.9999 (none: off)",
     "augment": "none | translate | flip | flip_translate | randaugment",
     "translate": "largest random shift of the translate policies, fraction of each side",
+    "random_erasing": "probability of erasing a random rectangle of each training image (0: off)",
     "bn_momentum": "batch-norm momentum (none: the builder's)",
     "precision": "float32 | mixed_float16 | mixed_bfloat16",
     "xla": "auto (never on CPU) | on | off",
