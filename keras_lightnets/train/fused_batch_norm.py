@@ -4,7 +4,7 @@ Keras 3 computes batch normalization from separate ops (moments, then scale and
 shift) on every backend. TensorFlow has one fused kernel (``FusedBatchNormV3``,
 oneDNN on x86 CPUs) that computes the same thing and its gradient in a single pass.
 Swapping it in made MobileNetV1-1.0 training at 48 px 1.32x faster on a 2-core AMD
-EPYC (1,044 vs 790 img/s, batch 128; benchmarks/batch_norm_kernel.py measures it).
+EPYC (1,044 vs 790 img/s, batch 128; benchmarks/training_kernels.py measures it).
 The layers keep their class, configuration, weights and names. Only the kernel changes
 while the swap is active, so saved models hold stock ``BatchNormalization`` layers.
 
@@ -16,11 +16,9 @@ renormalization, masks, non-4-D inputs, epsilon below the kernel's minimum) run
 Keras' own ``call``.
 """
 
-import contextlib
-import types
-
 import keras
 
+from keras_lightnets.train.method_swap import swapped_method
 from keras_lightnets.train.model_factory import batch_norm_layers
 
 # FusedBatchNormV3 clamps epsilon to at least this value.
@@ -67,7 +65,6 @@ def _fused_call(layer, inputs, training=None, mask=None):
     return tf.cast(outputs, layer.compute_dtype)
 
 
-@contextlib.contextmanager
 def fused_batch_norm(model):
     """Runs the model's BatchNormalization layers on TensorFlow's fused kernel inside the block.
 
@@ -78,14 +75,9 @@ def fused_batch_norm(model):
     Args:
         model: A Keras model (nested models included).
 
-    Yields:
-        Number of layers switched (0 when the backend is not TensorFlow).
+    Returns:
+        A context manager; ``with`` yields the number of layers switched (0 when the
+        backend is not TensorFlow).
     """
     layers = batch_norm_layers(model) if keras.backend.backend() == "tensorflow" else []
-    for layer in layers:
-        layer.call = types.MethodType(_fused_call, layer)
-    try:
-        yield len(layers)
-    finally:
-        for layer in layers:
-            del layer.call
+    return swapped_method(layers, "call", _fused_call)

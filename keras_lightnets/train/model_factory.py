@@ -5,8 +5,22 @@ import keras
 from keras_lightnets import registry, validation
 
 
+def find_layers(model, predicate):
+    """Every layer inside a model or layer that ``predicate`` accepts, nested ones included.
+
+    Args:
+        model: A Keras model or layer.
+        predicate: ``predicate(layer) -> bool``.
+
+    Returns:
+        List of layers, in the order Keras tracks them (graph order for functional models).
+    """
+    # Keras tracks every sublayer, those of models and of composite layers alike.
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if predicate(layer)]
+
+
 def batch_norm_layers(model):
-    """Every ``BatchNormalization`` layer of a model, nested models included.
+    """Every ``BatchNormalization`` layer of a model, those in nested models and composite layers included.
 
     Args:
         model: A Keras model or layer.
@@ -14,12 +28,7 @@ def batch_norm_layers(model):
     Returns:
         List of layers, in graph order.
     """
-    found = []
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            found.append(layer)
-        found.extend(batch_norm_layers(layer))
-    return found
+    return find_layers(model, lambda layer: isinstance(layer, keras.layers.BatchNormalization))
 
 
 def set_batch_norm(model, **attributes):

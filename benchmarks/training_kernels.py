@@ -1,14 +1,17 @@
-"""Training throughput with TensorFlow's fused batch-norm kernel against Keras 3's own batch norm, same run.
+"""Training throughput with the engine's kernels against Keras 3's own layers, same run.
 
-The training engine runs every BatchNormalization layer on the fused kernel while it
-trains (keras_lightnets.train.fused_batch_norm). This measures what that buys: the same
-model, data and optimizer are trained with Keras' layer and with the fused kernel, in
-alternating rounds (the best round of each counts, so a noisy machine hurts both alike).
+While it trains, the engine runs every BatchNormalization layer on TensorFlow's fused
+kernel (keras_lightnets.train.fused_batch_norm) and every pointwise Conv2D as a matrix
+product (keras_lightnets.train.pointwise_matmul). This measures what each buys: the same
+model, data and optimizer are trained with Keras' layers, with the fused batch norm, and
+with both, in alternating rounds (the best round of each counts, so a noisy machine hurts
+all alike).
 
-    python benchmarks/batch_norm_kernel.py [--model mobilenet_v1] [--alpha 0.5] [--size 48] [--channels 1] [--batch 128]
+    python benchmarks/training_kernels.py [--model mobilenet_v1] [--alpha 0.5] [--size 48] [--channels 1] [--batch 128]
 """
 
 import argparse
+import contextlib
 import time
 
 import keras
@@ -17,6 +20,20 @@ import tensorflow as tf
 
 from keras_lightnets import registry
 from keras_lightnets.train.fused_batch_norm import fused_batch_norm
+from keras_lightnets.train.pointwise_matmul import pointwise_matmul
+
+# Kernel settings compared, each a function of the model returning the context it trains in.
+SETTINGS = {
+    "keras": lambda model: contextlib.nullcontext(),
+    "fused batch norm": fused_batch_norm,
+    "fused batch norm + pointwise matmul": lambda model: _both(model),
+}
+
+
+@contextlib.contextmanager
+def _both(model):
+    with fused_batch_norm(model), pointwise_matmul(model):
+        yield
 
 
 def _batches(size, channels, batch, classes=10):
@@ -42,7 +59,7 @@ def _images_per_second(model, data, steps, batch):
 
 
 def main(argv=None):
-    """Runs the benchmark and prints one table row per kernel and the ratio."""
+    """Runs the benchmark and prints one table row per kernel setting, with its ratio to Keras' layers."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mobilenet_v1", help="registry name (default mobilenet_v1)")
     parser.add_argument("--alpha", type=float, default=None, help="width multiplier, bare mobilenet names only (default: the builder's, 1.0)")
@@ -53,22 +70,22 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     args = parser.parse_args(argv)
     data = _batches(args.size, args.channels, args.batch)
-    keras_model, fused_model = _compiled(args), _compiled(args)
-    rounds = {"keras": [], "fused": []}
-    with fused_batch_norm(fused_model):
-        for model in (keras_model, fused_model):  # tracing and warm-up
-            model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+    models = {name: _compiled(args) for name in SETTINGS}
+    rounds = {name: [] for name in SETTINGS}
+    with contextlib.ExitStack() as stack:
+        for name, model in models.items():
+            stack.enter_context(SETTINGS[name](model))
+            model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)  # tracing and warm-up
         for _ in range(args.rounds):
-            rounds["keras"].append(_images_per_second(keras_model, data, args.steps, args.batch))
-            rounds["fused"].append(_images_per_second(fused_model, data, args.steps, args.batch))
+            for name, model in models.items():
+                rounds[name].append(_images_per_second(model, data, args.steps, args.batch))
     best = {name: max(values) for name, values in rounds.items()}
     print(f"{args.model} alpha={args.alpha} {args.size}x{args.size}x{args.channels}, batch {args.batch}, "
           f"{args.rounds} rounds of {args.steps} steps, devices {[d.device_type for d in tf.config.list_logical_devices()]}")
-    print("| batch norm | train img/s (best round) | all rounds |")
-    print("|---|---|---|")
+    print("| kernels | train img/s (best round) | all rounds | / keras |")
+    print("|---|---|---|---|")
     for name, values in rounds.items():
-        print(f"| {name} | {best[name]:.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
-    print(f"fused / keras: {best['fused'] / best['keras']:.2f}")
+        print(f"| {name} | {best[name]:.0f} | {', '.join(f'{v:.0f}' for v in values)} | {best[name] / best['keras']:.2f} |")
 
 
 if __name__ == "__main__":
