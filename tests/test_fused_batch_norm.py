@@ -69,22 +69,6 @@ def test_frozen_and_inference_mode_use_the_moving_statistics():
     np.testing.assert_allclose(inference, reference(images, training=False).numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_returns_the_compute_dtype(policy):
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        layer = keras.layers.BatchNormalization()
-        model = keras.Sequential([keras.Input((4, 4, 3)), layer])
-        images = np.random.default_rng(2).normal(0, 1, (2, 4, 4, 3)).astype("float32")
-        expected = model(images, training=True)
-        with fused_batch_norm(model):
-            got = model(images, training=True)
-        assert got.dtype == expected.dtype == layer.compute_dtype
-        np.testing.assert_allclose(np.float32(got), np.float32(expected), atol=2e-2)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def test_layers_get_their_own_call_back_and_save_as_stock_batch_norm(tmp_path):
     model = _small_net(3)
     with fused_batch_norm(model):

@@ -72,22 +72,6 @@ def test_compiled_fit_with_unknown_batch_size_matches_keras():
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_returns_the_compute_dtype(policy):
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        layer = keras.layers.Conv2D(5, 1)
-        model = keras.Sequential([keras.Input((4, 4, 3)), layer])
-        images = np.random.default_rng(2).normal(0, 1, (2, 4, 4, 3)).astype("float32")
-        expected = model(images, training=True)
-        with pointwise_matmul(model):
-            got = model(images, training=True)
-        assert got.dtype == expected.dtype == layer.compute_dtype
-        np.testing.assert_allclose(np.float32(got), np.float32(expected), atol=2e-2)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def test_layers_get_their_own_convolution_back_and_save_as_stock_conv2d(tmp_path):
     model = _small_net(3)
     with pointwise_matmul(model):
