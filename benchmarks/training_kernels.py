@@ -20,20 +20,14 @@ import tensorflow as tf
 
 from keras_lightnets import registry
 from keras_lightnets.train.fused_batch_norm import fused_batch_norm
-from keras_lightnets.train.pointwise_matmul import pointwise_matmul
+from keras_lightnets.train.training_kernels import training_kernels
 
 # Kernel settings compared, each a function of the model returning the context it trains in.
 SETTINGS = {
     "keras": lambda model: contextlib.nullcontext(),
     "fused batch norm": fused_batch_norm,
-    "fused batch norm + pointwise matmul": lambda model: _both(model),
+    "fused batch norm + pointwise matmul": training_kernels,  # what the engine trains with
 }
-
-
-@contextlib.contextmanager
-def _both(model):
-    with fused_batch_norm(model), pointwise_matmul(model):
-        yield
 
 
 def _batches(size, channels, batch, classes=10):

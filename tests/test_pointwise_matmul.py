@@ -9,6 +9,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 import keras_lightnets  # noqa: E402
+from keras_lightnets.train.model_factory import find_layers  # noqa: E402
 from keras_lightnets.train.pointwise_matmul import is_pointwise, pointwise_matmul  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def _training_step(model, images, labels):
 
 def test_only_plain_one_by_one_stride_one_convolutions_are_switched():
     model = _small_net(0)
-    switched = [layer.name for layer in keras_lightnets.train.model_factory.find_layers(model, is_pointwise)]
+    switched = [layer.name for layer in find_layers(model, is_pointwise)]
     assert "pointwise" in switched and len(switched) == 2  # + the SeparableConv's inner pointwise conv
     for name in ("three_by_three", "strided", "dilated", "grouped"):
         assert not is_pointwise(model.get_layer(name))
@@ -78,7 +79,7 @@ def test_layers_get_their_own_convolution_back_and_save_as_stock_conv2d(tmp_path
         assert "convolution_op" in model.get_layer("pointwise").__dict__
         model.save(tmp_path / "inside.keras")
     assert "convolution_op" not in model.get_layer("pointwise").__dict__
-    assert not any("convolution_op" in layer.__dict__ for layer in keras_lightnets.train.model_factory.find_layers(model, lambda layer: True))
+    assert not any("convolution_op" in layer.__dict__ for layer in find_layers(model, lambda layer: True))
     reloaded = keras.saving.load_model(tmp_path / "inside.keras")
     assert type(reloaded.get_layer("pointwise")) is keras.layers.Conv2D
     images = np.random.default_rng(3).normal(0, 1, (2, 6, 6, 3)).astype("float32")

@@ -8,6 +8,7 @@ pytest.importorskip("tensorflow")
 
 from keras_lightnets.train.fused_batch_norm import fused_batch_norm  # noqa: E402
 from keras_lightnets.train.pointwise_matmul import pointwise_matmul  # noqa: E402
+from keras_lightnets.train.training_kernels import training_kernels  # noqa: E402
 
 KERNELS = {
     "fused_batch_norm": (fused_batch_norm, lambda: keras.layers.BatchNormalization()),
@@ -32,3 +33,14 @@ def test_mixed_precision_returns_the_compute_dtype(kernel, policy):
         np.testing.assert_allclose(np.float32(got), np.float32(expected), atol=2e-2)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_the_engine_kernels_switch_batch_norms_and_pointwise_convolutions_together_and_restore_both():
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(6, 1, name="pointwise")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="three_by_three")(x))
+    with training_kernels(model) as switched:
+        assert switched == 2
+        assert "convolution_op" in model.get_layer("pointwise").__dict__ and "call" in model.get_layer("bn").__dict__
+    assert "convolution_op" not in model.get_layer("pointwise").__dict__ and "call" not in model.get_layer("bn").__dict__

@@ -125,12 +125,11 @@ def fit(config, overwrite=False, build=None):
     import keras
 
     from keras_lightnets import data as data_lib
-    from keras_lightnets.train.fused_batch_norm import fused_batch_norm
     from keras_lightnets.train.history import plot_history, read_history
     from keras_lightnets.train.model_factory import build_model, set_batch_norm
     from keras_lightnets.train.optimizer import make_optimizer
-    from keras_lightnets.train.pointwise_matmul import pointwise_matmul
     from keras_lightnets.train.schedule import make_schedule
+    from keras_lightnets.train.training_kernels import training_kernels
     from keras_lightnets.train.xla import resolve_jit_compile
 
     keras.utils.set_random_seed(config.seed)
@@ -168,7 +167,7 @@ def fit(config, overwrite=False, build=None):
     train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
     test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
     started = time.time()
-    with fused_batch_norm(model), pointwise_matmul(model):
+    with training_kernels(model):
         with _fit_scope(model, strategy):
             model.fit(
                 train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,

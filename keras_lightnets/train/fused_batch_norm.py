@@ -18,8 +18,8 @@ Keras' own ``call``.
 
 import keras
 
-from keras_lightnets.train.method_swap import swapped_method
-from keras_lightnets.train.model_factory import batch_norm_layers
+from keras_lightnets.train.method_swap import swapped_tensorflow_kernel
+from keras_lightnets.train.model_factory import is_batch_norm
 
 # FusedBatchNormV3 clamps epsilon to at least this value.
 _KERNEL_MIN_EPSILON = 1.001e-5
@@ -79,5 +79,4 @@ def fused_batch_norm(model):
         A context manager; ``with`` yields the number of layers switched (0 when the
         backend is not TensorFlow).
     """
-    layers = batch_norm_layers(model) if keras.backend.backend() == "tensorflow" else []
-    return swapped_method(layers, "call", _fused_call)
+    return swapped_tensorflow_kernel(model, is_batch_norm, "call", _fused_call)

@@ -3,6 +3,10 @@
 import contextlib
 import types
 
+import keras
+
+from keras_lightnets.train.model_factory import find_layers
+
 
 @contextlib.contextmanager
 def swapped_method(layers, name, function):
@@ -28,3 +32,20 @@ def swapped_method(layers, name, function):
     finally:
         for layer in layers:
             delattr(layer, name)
+
+
+def swapped_tensorflow_kernel(model, predicate, name, function):
+    """:func:`swapped_method` on the layers of a model that ``predicate`` accepts, on TensorFlow only.
+
+    Args:
+        model: A Keras model (nested models and composite layers included).
+        predicate: ``predicate(layer) -> bool``: the layers the replacement serves exactly.
+        name: Method name, e.g. ``"call"``.
+        function: ``function(layer, *args, **kwargs)``, bound to each layer.
+
+    Returns:
+        A context manager; ``with`` yields the number of layers switched (0 when the
+        backend is not TensorFlow, where nothing changes).
+    """
+    layers = find_layers(model, predicate) if keras.backend.backend() == "tensorflow" else []
+    return swapped_method(layers, name, function)

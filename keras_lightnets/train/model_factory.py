@@ -19,6 +19,18 @@ def find_layers(model, predicate):
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if predicate(layer)]
 
 
+def is_batch_norm(layer):
+    """Whether a layer is a ``BatchNormalization`` layer (subclasses included).
+
+    Args:
+        layer: Any Keras layer.
+
+    Returns:
+        bool.
+    """
+    return isinstance(layer, keras.layers.BatchNormalization)
+
+
 def batch_norm_layers(model):
     """Every ``BatchNormalization`` layer of a model, those in nested models and composite layers included.
 
@@ -26,13 +38,13 @@ def batch_norm_layers(model):
         model: A Keras model or layer.
 
     Returns:
-        List of layers, in graph order.
+        List of layers, in the order :func:`find_layers` gives.
     """
-    return find_layers(model, lambda layer: isinstance(layer, keras.layers.BatchNormalization))
+    return find_layers(model, is_batch_norm)
 
 
 def set_batch_norm(model, **attributes):
-    """Sets attributes of every BatchNormalization layer (nested models included), before training.
+    """Sets attributes of every BatchNormalization layer (nested models and composite layers included), before training.
 
     Args:
         model: A Keras model or layer.

@@ -18,8 +18,7 @@ quantized layers and subclasses with their own ``convolution_op``.
 
 import keras
 
-from keras_lightnets.train.method_swap import swapped_method
-from keras_lightnets.train.model_factory import find_layers
+from keras_lightnets.train.method_swap import swapped_tensorflow_kernel
 
 
 def is_pointwise(layer):
@@ -68,5 +67,4 @@ def pointwise_matmul(model):
         A context manager; ``with`` yields the number of layers switched (0 when the
         backend is not TensorFlow).
     """
-    layers = find_layers(model, is_pointwise) if keras.backend.backend() == "tensorflow" else []
-    return swapped_method(layers, "convolution_op", _matmul_convolution)
+    return swapped_tensorflow_kernel(model, is_pointwise, "convolution_op", _matmul_convolution)
