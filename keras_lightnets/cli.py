@@ -65,6 +65,7 @@ def _parser():
     exp.add_argument("--no-gpu", action="store_true", help="skip the LiteRT GPU-accelerator run")
     from keras_lightnets.train.flags import add_config_flags
     from keras_lightnets.train.presets import PRESETS, preset
+    from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
 
     train = commands.add_parser(
         "train", help="train a model (the engine every recipe uses)",
@@ -77,18 +78,23 @@ def _parser():
     evaluate.add_argument("--dataset", required=True, help="digits | fashion_mnist | folder:PATH | tfds name")
     evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX directory or tfds data_dir")
     evaluate.add_argument("--batch-size", type=int, default=256)
-    evaluate.add_argument("--flip-tta", action="store_true", help="average each image's prediction with its mirror's (test-time augmentation)")
+    evaluate.add_argument(
+        "--tta", choices=TTA_POLICIES, default="none",
+        help="test-time augmentation: average each image's prediction with its mirror's (flip), and with "
+             "those moved 1 pixel up, down, left and right too (flip_shift); only for data whose mirror "
+             "images keep their class (default: none)",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
 def _train(args):
-    from keras_lightnets.train.engine import fit
+    from keras_lightnets.train.engine import fit, result_line
     from keras_lightnets.train.flags import config_from_args
     from keras_lightnets.train.presets import preset
 
     result = fit(config_from_args(args, preset(args.preset)), overwrite=args.overwrite)
-    print(f"test accuracy: {result.summary['test_accuracy']:.4f}; model: {result.run_dir}/model.keras")
+    print(result_line(result))
 
 
 def _evaluate(args):
@@ -96,12 +102,12 @@ def _evaluate(args):
 
     from keras_lightnets.train.evaluate import evaluate_saved_model
 
-    result = evaluate_saved_model(args.model, args.dataset, args.data_dir, args.batch_size, flip_tta=args.flip_tta)
+    result = evaluate_saved_model(args.model, args.dataset, args.data_dir, args.batch_size, tta=args.tta)
     if args.json:
         print(json.dumps(result, indent=2))
         return
     top5 = f", top-5 {result['top5_accuracy']:.4f}" if result["top5_accuracy"] is not None else ""
-    views = ", flip TTA" if args.flip_tta else ""
+    views = f", {args.tta} test-time augmentation" if args.tta != "none" else ""
     print(f"{args.model} on {args.dataset}: accuracy {result['accuracy']:.4f}{top5} ({result['images']} test images{views})")
     for name, accuracy in result["per_class_accuracy"].items():
         print(f"  {name:>16}: {accuracy:.4f}")

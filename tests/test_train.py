@@ -48,7 +48,7 @@ def test_linear_scaling_of_the_learning_rate_with_batch_size():
 @pytest.mark.parametrize("field, value", [
     ("optimizer", "lamb"), ("epochs", 0), ("learning_rate", -1.0), ("xla", "maybe"), ("strategy", "horovod"),
     ("precision", "float8"), ("schedule", "step"), ("ema_momentum", 1.5), ("augment", "mixup"), ("image_size", 16),
-    ("translate", 0.0), ("translate", 0.6), ("random_erasing", -0.1), ("random_erasing", 1.5),
+    ("translate", 0.0), ("translate", 0.6), ("random_erasing", -0.1), ("random_erasing", 1.5), ("tta", "crops"),
 ])
 def test_every_bad_config_field_is_named(field, value):
     with pytest.raises(ValueError, match=f"Invalid `{field}`"):
@@ -123,9 +123,9 @@ def test_strategies_by_name(monkeypatch):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """A real two-epoch run on digits with EMA (shared by the tests below)."""
+    """A real two-epoch run on digits with EMA and flip test-time augmentation (shared by the tests below)."""
     directory = tmp_path_factory.mktemp("runs") / "tiny"
-    result = fit(TrainConfig(**TINY, ema_momentum=0.9, output_dir=str(directory)))
+    result = fit(TrainConfig(**TINY, ema_momentum=0.9, tta="flip", output_dir=str(directory)))
     return result
 
 
@@ -147,7 +147,7 @@ def test_a_real_run_writes_everything_and_its_model_evaluates_the_same(digits_ru
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_flip_tta_averages_the_image_and_its_mirror(digits_run):
+def test_flip_tta_averages_the_image_and_its_mirror_in_evaluation_and_in_the_run_summary(digits_run):
     import os
 
     from keras_lightnets import data as data_lib
@@ -161,9 +161,13 @@ def test_flip_tta_averages_the_image_and_its_mirror(digits_run):
     expected_tta = np.mean((single + mirrored).argmax(-1) == labels)
     assert expected_tta != expected_single  # mirrored digits change the votes
     assert evaluate_saved_model(path, "digits")["accuracy"] == pytest.approx(expected_single, abs=1e-6)
-    assert evaluate_saved_model(path, "digits", flip_tta=True)["accuracy"] == pytest.approx(expected_tta, abs=1e-6)
-    with pytest.raises(ValueError, match="Invalid `flip_tta`"):
-        evaluate_saved_model(path, "digits", flip_tta="yes")
+    assert evaluate_saved_model(path, "digits", tta="flip")["accuracy"] == pytest.approx(expected_tta, abs=1e-6)
+    summary = digits_run.summary
+    assert summary["tta"] == "flip"
+    assert summary["test_accuracy"] == pytest.approx(expected_single, abs=1e-6)
+    assert summary["test_accuracy_tta"] == pytest.approx(expected_tta, abs=1e-6)
+    with pytest.raises(ValueError, match="Invalid `tta`.*flip_shift"):
+        evaluate_saved_model(path, "digits", tta=True)
 
 
 def test_a_trained_model_loads_in_a_fresh_process_after_importing_the_library(digits_run):
@@ -181,13 +185,13 @@ def test_a_trained_model_loads_in_a_fresh_process_after_importing_the_library(di
 
 def test_a_finished_or_different_run_is_not_overwritten(digits_run):
     with pytest.raises(ValueError, match="Invalid `output_dir`.*summary.json"):
-        fit(TrainConfig(**TINY, ema_momentum=0.9, output_dir=digits_run.run_dir))
+        fit(TrainConfig(**TINY, ema_momentum=0.9, tta="flip", output_dir=digits_run.run_dir))
     import os
 
     os.remove(os.path.join(digits_run.run_dir, "summary.json"))
     try:
         with pytest.raises(ValueError, match="changed: epochs"):
-            fit(TrainConfig(**{**TINY, "epochs": 3}, ema_momentum=0.9, output_dir=digits_run.run_dir))
+            fit(TrainConfig(**{**TINY, "epochs": 3}, ema_momentum=0.9, tta="flip", output_dir=digits_run.run_dir))
     finally:
         json.dump({}, open(os.path.join(digits_run.run_dir, "summary.json"), "w"))
 

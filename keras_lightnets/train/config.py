@@ -7,6 +7,7 @@ from typing import Optional
 from keras_lightnets import validation
 from keras_lightnets.data.augment import POLICIES as AUGMENT_POLICIES
 from keras_lightnets.models.common import CONVOLUTIONS
+from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "adamw")
 SCHEDULES = ("exponential", "cosine", "constant")
@@ -49,6 +50,9 @@ class TrainConfig:
             as a fraction of each side (0 < t <= 0.5).
         random_erasing: Probability (0 <= p <= 1) that a training image gets one random
             rectangle (2-33% of its area) replaced by noise, after the policy; 0 disables it.
+        tta: Test-time augmentation of the final evaluation, one of "none", "flip", "flip_shift"
+            (see :mod:`keras_lightnets.train.test_time_augmentation`). ``summary.json`` keeps the
+            single-view ``test_accuracy`` and adds ``test_accuracy_tta``.
         dropout: Dropout before the classifier (0 <= p < 1), None for the builder's.
         drop_connect_rate: Stochastic depth of EfficientNet blocks (0 <= p < 1), None for the builder's.
         bn_momentum: Batch-norm momentum (0 < m < 1), None for the builder's (0.99; small
@@ -86,6 +90,7 @@ class TrainConfig:
     augment: str = "translate"
     translate: float = 0.1
     random_erasing: float = 0.0
+    tta: str = "none"
     dropout: Optional[float] = 0.2
     drop_connect_rate: Optional[float] = None
     bn_momentum: Optional[float] = None
@@ -123,6 +128,7 @@ class TrainConfig:
         validation.check_choice("augment", self.augment, AUGMENT_POLICIES)
         check("translate", self.translate, minimum=0.0, maximum=0.5, exclusive_minimum=True)
         check("random_erasing", self.random_erasing, minimum=0.0, maximum=1.0)
+        validation.check_choice("tta", self.tta, TTA_POLICIES)
         if not isinstance(self.dataset, str) or not self.dataset:
             validation.fail("dataset", self.dataset, "digits, fashion_mnist, folder:<path> or a tfds name")
         if self.ema_momentum is not None:

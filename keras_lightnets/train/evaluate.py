@@ -35,7 +35,7 @@ def load_classifier_and_data(path, dataset, data_dir=None):
     return model, data
 
 
-def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, flip_tta=False):
+def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, tta="none"):
     """Loads a ``.keras`` classifier and measures it on a dataset's test split.
 
     The dataset is loaded at the model's input resolution and channel count.
@@ -45,33 +45,31 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, flip_tta=
         dataset: Dataset name (see :func:`keras_lightnets.data.load_dataset`).
         data_dir: Dataset directory or None.
         batch_size: Evaluation batch size (int >= 1).
-        flip_tta: If True, each image's class probabilities are the mean of the model's
-            output for the image and for its horizontal mirror (test-time augmentation;
-            only for data where a mirror image keeps its class).
+        tta: Test-time augmentation: "none", "flip" (the image and its mirror) or
+            "flip_shift" (both also moved 1 pixel up, down, left and right: 10 views); see
+            :mod:`keras_lightnets.train.test_time_augmentation`. Mirrored views only suit
+            data where a mirror image keeps its class.
 
     Returns:
         dict with ``accuracy``, ``top5_accuracy`` (None under 5 classes), ``images``,
-        ``per_class_accuracy`` {class name: accuracy}.
+        ``per_class_accuracy`` {class name: accuracy}, ``tta``.
     """
     from keras_lightnets import data as data_lib
+    from keras_lightnets.train.test_time_augmentation import POLICIES, predict_batches
 
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
-    if not isinstance(flip_tta, bool):
-        validation.fail("flip_tta", flip_tta, "True or False")
+    validation.check_choice("tta", tta, POLICIES)
     model, data = load_classifier_and_data(path, dataset, data_dir)
     height = model.input_shape[1]
     batches = data_lib.make_batches(data.test, height, batch_size, data.num_classes, training=False)
-    probabilities, labels = [], []
-    for images, one_hot in batches:
-        batch_probabilities = model(images, training=False).numpy()
-        if flip_tta:
-            batch_probabilities = (batch_probabilities + model(images[:, :, ::-1], training=False).numpy()) / 2
-        probabilities.append(batch_probabilities)
-        labels.append(np.argmax(one_hot.numpy(), axis=-1))
-    probabilities, labels = np.concatenate(probabilities), np.concatenate(labels)
+    probabilities, one_hot = predict_batches(model, batches, tta)
+    labels = np.argmax(one_hot, axis=-1)
     predicted = np.argmax(probabilities, axis=-1)
     top5 = None
     if data.num_classes >= 5:
         top5 = float(np.mean([label in row for label, row in zip(labels, np.argsort(-probabilities, axis=-1)[:, :5])]))
     per_class = {name: float(np.mean(predicted[labels == index] == index)) for index, name in enumerate(data.class_names) if np.any(labels == index)}
-    return {"accuracy": float(np.mean(predicted == labels)), "top5_accuracy": top5, "images": int(len(labels)), "per_class_accuracy": per_class}
+    return {
+        "accuracy": float(np.mean(predicted == labels)), "top5_accuracy": top5, "images": int(len(labels)),
+        "per_class_accuracy": per_class, "tta": tta,
+    }

@@ -26,6 +26,7 @@ HELP = {
     "augment": "none | translate | flip | flip_translate | randaugment",
     "translate": "largest random shift of the translate policies, fraction of each side",
     "random_erasing": "probability of erasing a random rectangle of each training image (0: off)",
+    "tta": "test-time augmentation of the final evaluation: none | flip | flip_shift (mirror and 1-pixel shifts)",
     "bn_momentum": "batch-norm momentum (none: the builder's)",
     "precision": "float32 | mixed_float16 | mixed_bfloat16",
     "xla": "auto (never on CPU) | on | off",
@@ -108,7 +109,7 @@ def run_training_recipe(presets, description, argv=None, extra_flags=None, runne
     Returns:
         :class:`~keras_lightnets.train.engine.FitResult`.
     """
-    from keras_lightnets.train.engine import fit
+    from keras_lightnets.train.engine import fit, result_line
 
     names = list(presets)
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +127,5 @@ def run_training_recipe(presets, description, argv=None, extra_flags=None, runne
     result = exit_on_user_error(run)
     if result is None:
         return None
-    print(f"test accuracy: {result.summary['test_accuracy']:.4f}  ({result.summary['test_images']} test images); "
-          f"model: {result.run_dir}/model.keras")
+    print(result_line(result))
     return result

@@ -46,7 +46,7 @@ PRESETS = {
     ),
     "fashion_mnist": dict(
         model="mobilenet_v1", alpha=1.0, dataset="fashion_mnist", image_size=48, epochs=20, batch_size=128,
-        warmup_epochs=1.0, augment="flip_translate", bn_momentum=0.9, output_dir="runs/fashion_mnist",
+        warmup_epochs=1.0, augment="flip_translate", tta="flip_shift", bn_momentum=0.9, output_dir="runs/fashion_mnist",
         **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1, "weight_decay": 5e-3},
     ),
 }
