@@ -86,6 +86,7 @@ def test_predict_batches_covers_every_batch_in_order():
     images = np.random.default_rng(2).uniform(0, 1, (10, 6, 6, 1)).astype("float32")
     labels = keras.utils.to_categorical(np.arange(10) % 3, 3)
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)  # 4 + 4 + 2
-    probabilities, one_hot = predict_batches(model, batches, "flip")
+    single, probabilities, one_hot = predict_batches(model, batches, "flip")
     np.testing.assert_array_equal(one_hot, labels)
     np.testing.assert_allclose(probabilities, averaged_predictor(model, "flip")(images), atol=1e-6)
+    np.testing.assert_allclose(single, model.predict(images, verbose=0), atol=1e-6)

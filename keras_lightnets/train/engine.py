@@ -247,14 +247,13 @@ def _evaluate_everything(model, batches, label_smoothing, tta):
 
     from keras_lightnets.train.test_time_augmentation import predict_batches
 
-    probabilities, labels = predict_batches(model, batches)
+    probabilities, averaged, labels = predict_batches(model, batches, tta)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)(labels, probabilities)
 
     def accuracy(predicted):
         return float(np.mean(np.argmax(predicted, -1) == np.argmax(labels, -1)))
 
-    tta_accuracy = None if tta == "none" else accuracy(predict_batches(model, batches, tta)[0])
-    return float(loss), accuracy(probabilities), tta_accuracy
+    return float(loss), accuracy(probabilities), None if tta == "none" else accuracy(averaged)
 
 
 def _with_rank1_logs(step):

@@ -62,7 +62,7 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, tta="none
     model, data = load_classifier_and_data(path, dataset, data_dir)
     height = model.input_shape[1]
     batches = data_lib.make_batches(data.test, height, batch_size, data.num_classes, training=False)
-    probabilities, one_hot = predict_batches(model, batches, tta)
+    _, probabilities, one_hot = predict_batches(model, batches, tta)
     labels = np.argmax(one_hot, axis=-1)
     predicted = np.argmax(probabilities, axis=-1)
     top5 = None
