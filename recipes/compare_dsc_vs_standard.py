@@ -24,7 +24,9 @@ if __name__ == "__main__":
     run_training_recipe(
         {
             "digits": preset("digits", output_dir="runs/compare_digits"),
-            "fashion_mnist": preset("fashion_mnist", model="mobilenet_v1", alpha=0.5, output_dir="runs/compare_fashion_mnist"),
+            "fashion_mnist": preset(
+                "fashion_mnist", model="mobilenet_v1", alpha=0.5, image_size=48, output_dir="runs/compare_fashion_mnist",
+            ),
         },
         __doc__, runner=run,
     )

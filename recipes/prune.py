@@ -6,7 +6,7 @@ shows it), strips the wrappers, saves pruned.keras and fp32 TFLite files of the 
 and after, and writes report.md / report.json.
 
     python recipes/prune.py                     # the digits model (trained first if missing)
-    python recipes/prune.py --model runs/fashion_mnist/model.keras --dataset fashion_mnist \\
+    python recipes/prune.py --model runs/mobilenet_v1_fashion_mnist/model.keras --dataset fashion_mnist \\
         --target-sparsity 0.75 --epochs 3 --output-dir runs/prune_fashion
 """
 

@@ -6,7 +6,7 @@ checked), and measures it against the fp32 TFLite file of the model before QAT: 
 accuracy on the test set, size, CPU latency. Writes report.md / report.json.
 
     python recipes/qat.py                       # the digits model (trained first if missing)
-    python recipes/qat.py --model runs/fashion_mnist/model.keras --dataset fashion_mnist \\
+    python recipes/qat.py --model runs/mobilenet_v1_fashion_mnist/model.keras --dataset fashion_mnist \\
         --epochs 1 --output-dir runs/qat_fashion
 """
 

@@ -16,7 +16,11 @@ if __name__ == "__main__":
     run_training_recipe(
         {
             "digits": preset("digits", model="mobilenet_v2", output_dir="runs/mobilenet_v2_digits"),
-            "fashion_mnist": preset("fashion_mnist", model="mobilenet_v2", output_dir="runs/mobilenet_v2_fashion_mnist"),
+            # MobileNetV2-1.0 at 48 px for 20 epochs: the measured configuration (README).
+            "fashion_mnist": preset(
+                "fashion_mnist", model="mobilenet_v2", alpha=1.0, image_size=48, epochs=20,
+                output_dir="runs/mobilenet_v2_fashion_mnist",
+            ),
             "mobilenet_v2_imagenet": preset("mobilenet_v2_imagenet", output_dir="runs/mobilenet_v2_imagenet"),
         },
         __doc__,

@@ -211,7 +211,7 @@ def result_line(result):
 
     Returns:
         e.g. "test accuracy: 0.9378, 0.9412 with flip_shift test-time augmentation
-        (10000 test images); model: runs/fashion_mnist/model.keras".
+        (10000 test images); model: runs/mobilenet_v1_fashion_mnist/model.keras".
     """
     summary = result.summary
     return (f"test accuracy: {summary['test_accuracy']:.4f}{_tta_words(summary)} "
