@@ -25,7 +25,7 @@ if __name__ == "__main__":
         {
             "digits": preset("digits", output_dir="runs/compare_digits"),
             "fashion_mnist": preset(
-                "fashion_mnist", model="mobilenet_v1", alpha=0.5, image_size=48, output_dir="runs/compare_fashion_mnist",
+                "fashion_mnist", model="mobilenet_v1", alpha=0.5, image_size=48, epochs=20, output_dir="runs/compare_fashion_mnist",
             ),
         },
         __doc__, runner=run,
