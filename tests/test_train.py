@@ -259,6 +259,7 @@ def test_finetune_recipe_without_the_imagenet_file_exits_2_naming_file_and_url(k
     assert exit_info.value.code == 2
     assert "mobilenet_1_0_224_tf_no_top.h5" in error and "https://storage.googleapis.com/" in error
     assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "ft" / "1-head").exists()  # no run that never started: the same directory takes another config
 
 
 def test_standard_twin_of_mobilenet_matches_the_papers_conv_mobilenet():

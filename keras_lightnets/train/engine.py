@@ -140,8 +140,6 @@ def fit(config, overwrite=False, build=None):
     run_dir = config.output_dir
     if chief:
         _check_run_dir(run_dir, config, overwrite)
-        os.makedirs(run_dir, exist_ok=True)
-        _write_json(os.path.join(run_dir, CONFIG), config.to_dict())
         write_dir = run_dir
     else:  # other workers keep their backups apart and drop them at the end
         write_dir = os.path.join(run_dir, f".worker-{strategy.cluster_resolver.task_id}")
@@ -160,6 +158,9 @@ def fit(config, overwrite=False, build=None):
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=["accuracy"], jit_compile=jit_compile,
         )
+    if chief:  # only once the model exists: a build that fails (e.g. missing weights) leaves no run behind
+        os.makedirs(run_dir, exist_ok=True)
+        _write_json(os.path.join(run_dir, CONFIG), config.to_dict())
     augmenter = data_lib.make_augmenter(
         config.augment, dataset.channels, seed=config.seed, translate=config.translate,
         random_erasing=config.random_erasing,
