@@ -228,7 +228,19 @@ def copy_weights(source_model, target_model, source, target, skip=()):
         expected = [np.shape(w) for w in twin.get_weights()]
         if expected != [np.shape(v) for v in values]:
             raise ValueError(f"layer {layer.name!r}: weight shapes {[v.shape for v in values]} vs {expected}")
-        twin.set_weights(values)
+        set_layer_weights(twin, values)
+
+
+def set_layer_weights(layer, values):
+    """``layer.set_weights(values)``, then the state a preprocessing layer derives from its weights.
+
+    Keras 3's ``Normalization`` computes from its mean/variance weights only in ``finalize_state()``;
+    without that call it keeps normalizing with the values it was built with (the identity).
+    """
+    layer.set_weights(values)
+    finalize = getattr(layer, "finalize_state", None)
+    if finalize is not None:
+        finalize()
 
 
 def convert(model, source, target, rewrite=None):
@@ -270,7 +282,7 @@ def convert(model, source, target, rewrite=None):
     for chain in rebuild.chains.values():
         for layer, weights in chain:
             if weights is not None:
-                layer.set_weights(weights)
+                set_layer_weights(layer, weights)
     return rebuilt
 
 
