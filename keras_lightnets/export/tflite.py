@@ -10,18 +10,23 @@ import tensorflow as tf
 from keras_lightnets import validation
 from keras_lightnets.export import signatures
 from keras_lightnets.export.atomic import atomic_write_bytes
+from keras_lightnets.inference import serving_model
 
 QUANTIZATIONS = (None, "fp16", "dynamic", "int8")
 SIGNATURE = "serving_default"
 DEFAULT_CALIBRATION_STEPS = 200
 
 
-def _calibration(representative_data, height, width, channels, steps):
-    """Yields single images, float32 (1, H, W, C), from an array or an iterable of batches."""
+def _calibration(representative_data, height, width, channels, steps, batch_size=1):
+    """Yields float32 (batch_size, H, W, C) batches, ``steps`` images in all, from an array or an iterable of batches.
+
+    The batches match the file's static batch size (the calibrator runs the converted graph); with
+    fewer images than one batch, the images are repeated to fill it.
+    """
 
     batches = [representative_data] if isinstance(representative_data, np.ndarray) else representative_data
 
-    def generator():
+    def images():
         produced = 0
         for batch in batches:
             batch = np.asarray(batch, np.float32)
@@ -31,15 +36,26 @@ def _calibration(representative_data, height, width, channels, steps):
                 validation.fail("representative_data", f"images of shape {batch.shape[1:]}",
                                 f"images of shape {(height, width, channels)} (the model input)")
             for image in batch:
-                yield [image[None]]
+                yield image
                 produced += 1
                 if produced >= steps:
                     return
 
+    def generator():
+        chunk, yielded = [], 0
+        for image in images():
+            chunk.append(image)
+            if len(chunk) == batch_size:
+                yield [np.stack(chunk)]
+                chunk, yielded = [], yielded + 1
+        if chunk and not yielded:
+            yield [np.stack([chunk[i % len(chunk)] for i in range(batch_size)])]
+
     return generator
 
 
-def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps, trained_ranges):
+def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps, trained_ranges,
+               batch_size=1):
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
@@ -49,7 +65,8 @@ def _converter(saved_dir, quantization, representative_data, height, width, chan
     if quantization == "int8" and not trained_ranges:
         # A quantization-aware graph carries its ranges; TF 2.21 rejects the INT8-only op set for it
         # when converting from a SavedModel, so such files are checked with float_ops() instead.
-        converter.representative_dataset = _calibration(representative_data, height, width, channels, calibration_steps)
+        converter.representative_dataset = _calibration(
+            representative_data, height, width, channels, calibration_steps, batch_size)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter
 
@@ -111,6 +128,7 @@ def to_tflite_variants(
     if "int8" in paths and representative_data is None:
         validation.fail("representative_data", None, 'real images (N, H, W, C) when quantization="int8"')
     height, width, channels = signatures.input_size(model, image_size)
+    model = serving_model(model)  # the converter folds BN itself; folded first, the file is the same
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -123,7 +141,7 @@ def to_tflite_variants(
         archive.write_out(saved, verbose=False)
         for quantization, path in paths.items():
             converter = _converter(
-                saved, quantization, representative_data, height, width, channels, calibration_steps, False
+                saved, quantization, representative_data, height, width, channels, calibration_steps, False, batch_size
             )
             atomic_write_bytes(os.fspath(path), converter.convert())
     return paths
