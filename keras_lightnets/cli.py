@@ -47,7 +47,9 @@ def _parser():
         help="export a model for TF Serving and LiteRT",
         description="Export a .keras model (or a registered architecture with random or given weights) as a "
         "versioned SavedModel (<base-dir>/<name>/<version>/) and TFLite files, and report size, parity with "
-        "Keras and latency of each.",
+        "Keras and latency of each. Exits with status 1, naming the artifact, when one is outside its parity "
+        "tolerance (SavedModel and fp32 max |diff| <= 1e-4, fp16 <= 1e-2, dynamic/int8 top-1 agreement >= 0.9) "
+        "or does not run fully on the LiteRT GPU accelerator.",
     )
     exp.add_argument("model", help="a .keras file, or a name from `lightnets list`")
     exp.add_argument("--weights", default=None, help="with a registered name: a .keras/.weights.h5 file to load")
@@ -152,7 +154,7 @@ def _export(args):
 
     import keras_lightnets as kl
     from keras_lightnets.export import signatures
-    from keras_lightnets.export.report import export_and_measure, format_rows
+    from keras_lightnets.export.report import export_and_measure, failures, format_rows
 
     if args.model.endswith(".keras"):
         if not os.path.isfile(args.model):
@@ -178,6 +180,9 @@ def _export(args):
         image_size=image_size, gpu=not args.no_gpu, log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(format_rows(rows))
+    for failure in failures(rows):
+        print(f"lightnets: export check failed: {failure}", file=sys.stderr)
+    return 1 if failures(rows) else 0
 
 
 def main(argv=None):
@@ -187,7 +192,7 @@ def main(argv=None):
         argv: Arguments without the program name (default ``sys.argv[1:]``).
 
     Returns:
-        Process exit status: 0 on success, 2 on invalid arguments.
+        Process exit status: 0 on success, 1 when an exported artifact fails its check, 2 on invalid arguments.
     """
     from keras_lightnets.train.flags import user_errors
 
@@ -202,7 +207,7 @@ def main(argv=None):
                 raise ValueError(f"Invalid `--top`: received {args.top}; allowed: an integer >= 1.")
             _profile(args)
         elif args.command == "export":
-            _export(args)
+            return _export(args)
         elif args.command == "train":
             _train(args)
         elif args.command == "evaluate":

@@ -25,6 +25,22 @@ SKIPPED_CLASSES = ("Normalization", "Rescaling")
 OFFLINE_VARIABLE = "KERAS_LIGHTNETS_OFFLINE"
 
 
+def set_layer_weights(layer, values):
+    """``layer.set_weights(values)``, then the state a preprocessing layer derives from its weights.
+
+    Keras 3's ``Normalization`` computes from its mean/variance weights only in ``finalize_state()``;
+    without that call it keeps normalizing with the values it was built with (the identity).
+
+    Args:
+        layer: A Keras 3 or tf_keras layer.
+        values: Its weights, as ``layer.get_weights()`` lists them.
+    """
+    layer.set_weights(values)
+    finalize = getattr(layer, "finalize_state", None)
+    if finalize is not None:
+        finalize()
+
+
 class WeightsUnavailableError(OSError):
     """A published weights file is neither cached nor downloadable."""
 

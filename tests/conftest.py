@@ -1,6 +1,7 @@
-"""Shared test helpers: deterministic random weights, offline weight cache."""
+"""Shared test helpers: weights that keep the signal, comparisons that prove their power, offline weight cache."""
 
 import os
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_LIGHTNETS_OFFLINE"] = "1"
@@ -9,25 +10,157 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from keras_lightnets.train.model_factory import find_layers, is_batch_norm  # noqa: E402
 
-def randomize(model, seed=0):
-    """Gives every weight (BN statistics included) a random, well-conditioned value."""
+# Two different inputs must move the reference output by more than this, or a comparison proves nothing.
+INPUT_DEPENDENCE = 1e-2
+
+
+def _fan_in(layer, weight):
+    """Inputs summed into one output of ``weight``: k*k for a depthwise kernel, k*k*c_in for a convolution."""
+    shape = tuple(weight.shape)
+    depthwise = isinstance(layer, keras.layers.DepthwiseConv2D) or weight.path.endswith("depthwise_kernel")
+    return int(np.prod(shape[:-2] if depthwise else shape[:-1]))
+
+
+def randomize(model, seed=0, calibration=None):
+    """Random weights under which the model's output depends on its input (for comparison tests).
+
+    Drawing every kernel and BatchNorm gamma from N(0, 0.1) shrinks the input-dependent part of the
+    signal at every BN until the logits no longer depend on the input at all. Here instead: kernels
+    N(0, 1/fan_in) (variance-preserving), biases N(0, 0.1), BN gamma U(0.5, 1.5) and beta N(0, 0.2),
+    then every BN's moving mean and variance are set to the batch statistics of its own input in one
+    training-mode pass at momentum 0 over ``calibration``, so inference normalizes each activation to
+    about unit scale, as a trained network does. Normalization layers (EfficientNet's ImageNet
+    mean/std) keep their values.
+
+    Args:
+        model: A built Keras 3 model.
+        seed: Seed of the draw (int).
+        calibration: Input batch at the scale the test feeds (default: 32 random images of the
+            model's input shape, in [0, 255] when the model rescales its input itself (a
+            ``Rescaling`` layer), else in [-1, 1], what keras.applications' MobileNets see).
+
+    Returns:
+        The same model.
+    """
     rng = np.random.default_rng(seed)
+    owner = {}  # weight -> the innermost layer holding it (layers come before the composites they sit in)
+    for layer in reversed(find_layers(model, lambda layer: True)):
+        for weight in layer.weights:
+            owner.setdefault(id(weight), layer)
     values = []
     for weight in model.weights:
-        if weight.path.endswith("moving_variance"):
-            values.append(rng.uniform(0.5, 1.5, weight.shape))
-        elif weight.path.endswith(("normalization/mean", "normalization/variance", "normalization/count")):
+        layer, name = owner.get(id(weight)), weight.path.rsplit("/", 1)[-1]
+        if isinstance(layer, keras.layers.Normalization):
             values.append(np.asarray(weight.numpy()))
+        elif name == "gamma":
+            values.append(rng.uniform(0.5, 1.5, weight.shape))
+        elif name == "beta":
+            values.append(rng.normal(0.0, 0.2, weight.shape))
+        elif name in ("moving_mean", "moving_variance"):
+            values.append(np.asarray(weight.numpy()))  # set by the calibration pass below
+        elif name.endswith("kernel"):
+            values.append(rng.normal(0.0, 1.0 / np.sqrt(_fan_in(layer, weight)), weight.shape))
         else:
             values.append(rng.normal(0.0, 0.1, weight.shape))
     model.set_weights([np.asarray(v, dtype=w.dtype) for v, w in zip(values, model.weights)])
+    batch_norms = find_layers(model, is_batch_norm)
+    if batch_norms:
+        if calibration is None:
+            shape = [32] + [d or 64 for d in model.inputs[0].shape[1:]]
+            raw = any(isinstance(layer, keras.layers.Rescaling) for layer in model.layers)
+            calibration = images(shape, seed=seed + 1000, low=0.0 if raw else -1.0, high=255.0 if raw else 1.0)
+        momenta = [layer.momentum for layer in batch_norms]
+        try:
+            for layer in batch_norms:
+                layer.momentum = 0.0
+            model(calibration, training=True)
+        finally:
+            for layer, momentum in zip(batch_norms, momenta):
+                layer.momentum = momentum
     return model
 
 
 def images(shape, seed=1, low=0.0, high=255.0):
     """A batch of random images in [low, high]."""
     return np.random.default_rng(seed).uniform(low, high, shape).astype("float32")
+
+
+def assert_depends_on_input(outputs, minimum=INPUT_DEPENDENCE):
+    """Fails when a batch's outputs are (nearly) the same for every input: the comparison would be blind.
+
+    Args:
+        outputs: Array (batch, ...) with at least two inputs' outputs, or a dict of such arrays.
+        minimum: Smallest max |y_i - y_0| that counts as depending on the input.
+    """
+    arrays = outputs.values() if isinstance(outputs, dict) else [outputs]
+    for array in arrays:
+        array = np.asarray(array, dtype=np.float64)
+        assert array.shape[0] >= 2, "needs outputs of at least two different inputs"
+        spread = float(np.abs(array[1:] - array[:1]).max())
+        assert spread > minimum, f"the reference output does not depend on the input (max |y_i - y_0| = {spread:.2e})"
+
+
+def first_convolution(model):
+    """The first Conv2D / DepthwiseConv2D / SeparableConv2D layer of a model, in graph order."""
+    convolutions = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    return find_layers(model, lambda layer: isinstance(layer, convolutions))[0]
+
+
+def assert_same_outputs(expected, ours, x, atol):
+    """``ours(x)`` equals ``expected`` within ``atol``, and the comparison proves it could see a bug.
+
+    Power checks: ``expected`` depends on the input (:func:`assert_depends_on_input`), and scaling
+    the kernel of ``ours``' first convolution by 10% moves its output by more than 100x ``atol``.
+
+    Args:
+        expected: The reference implementation's output for ``x``.
+        ours: Keras model under test (its first convolution is perturbed, then restored).
+        x: Input batch (at least two different inputs).
+        atol: Allowed max |difference|.
+
+    Returns:
+        The output of ``ours``.
+    """
+    assert_depends_on_input(expected)
+    got = run(ours, x)
+    diff = float(np.abs(expected - got).max())
+    assert diff < atol, f"max |ours - reference| = {diff:.3e} >= {atol}"
+    layer = first_convolution(ours)
+    kernel = layer.weights[0]
+    original = kernel.numpy()
+    kernel.assign(original * 1.1)
+    try:
+        moved = float(np.abs(run(ours, x) - got).max())
+    finally:
+        kernel.assign(original)
+    assert moved > 100 * atol, f"a 10% change of {layer.name}'s kernel moved the output by only {moved:.2e}"
+    return got
+
+
+@pytest.fixture(scope="session")
+def digits_model():
+    """MobileNetV1-0.5 trained for 10 epochs on the real scikit-learn digits (32x32 grayscale).
+
+    Returns a namespace: model, x_train, y_train, x_test, y_test, accuracy (test). The width matters: MobileNetV1-0.25 after 10 epochs
+    (83% test accuracy) has so many near-ties that int8 rounding flipped 5% of its answers; this
+    one: 98.3% agreement, 89.1% -> 88.6%.
+    """
+    from keras_lightnets.data import load_digits
+    import keras_lightnets as kl
+
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), (x_test, y_test) = load_digits(image_size=32, channels=1)
+    model = kl.MobileNetV1(alpha=0.5, input_shape=(32, 32, 1), classes=10, dropout=0.0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9  # a small dataset: let the moving statistics converge
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0)
+    accuracy = float(np.mean(run(model, x_test).argmax(1) == y_test))
+    return types.SimpleNamespace(model=model, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                                 accuracy=accuracy)
 
 
 @pytest.fixture

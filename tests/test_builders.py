@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import images, run
+from conftest import images, randomize, run
 
 SMALL = {
     "mobilenet_v1": (kl.MobileNetV1, {"alpha": 0.25}),
@@ -24,10 +24,16 @@ def test_dynamic_spatial_input_and_pooling(family):
     for size in (96, 128):
         out = run(model, images((1, size, size, 3)))
         assert out.shape == (1, FINAL_CHANNELS[family])
-    pooled_max = builder(include_top=False, pooling="max", input_shape=(96, 96, 3), **kwargs)
-    assert pooled_max.output.shape == (None, FINAL_CHANNELS[family])
-    feature_map = builder(include_top=False, input_shape=(96, 96, 3), **kwargs)
+    feature_map = randomize(builder(include_top=False, input_shape=(96, 96, 3), **kwargs))
     assert len(feature_map.output.shape) == 4
+    x = images((2, 96, 96, 3), seed=3)
+    maps = run(feature_map, x)
+    for pooling, reduce in (("max", np.max), ("avg", np.mean)):
+        pooled = builder(include_top=False, pooling=pooling, input_shape=(96, 96, 3), **kwargs)
+        assert pooled.output.shape == (None, FINAL_CHANNELS[family])
+        pooled.set_weights(feature_map.get_weights())
+        np.testing.assert_allclose(run(pooled, x), reduce(maps, axis=(1, 2)), rtol=1e-5, atol=1e-5)
+    assert np.abs(maps.max(axis=(1, 2)) - maps.mean(axis=(1, 2))).max() > 1e-2  # the two poolings differ here
 
 
 @pytest.mark.parametrize("family", sorted(SMALL))

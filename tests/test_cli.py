@@ -41,14 +41,47 @@ def test_help_explains_every_flag():
         assert flag in out
 
 
+def _export_args(tmp_path):
+    """``lightnets export`` of a saved MobileNetV1-0.25 (64 px, 4 classes) whose outputs depend on the input."""
+    import keras_lightnets as kl
+    from conftest import randomize
+
+    path = str(tmp_path / "mobilenet_0.25_64.keras")
+    randomize(kl.MobileNetV1(alpha=0.25, input_shape=(64, 64, 3), classes=4)).save(path)
+    return ["export", path, "--quantization", "fp16", "--no-gpu", "--base-dir", str(tmp_path)]
+
+
 def test_export_command_writes_and_checks_every_artifact(tmp_path, capsys):
-    status = main(["export", "mobilenet_v1_0.25_128", "--input-size", "64", "--classes", "4",
-                   "--base-dir", str(tmp_path), "--quantization", "fp16", "--no-gpu"])
-    assert status == 0
-    out = capsys.readouterr().out
-    assert "saved_model" in out and "fp16" in out
+    assert main(_export_args(tmp_path)) == 0
+    captured = capsys.readouterr()
+    assert "saved_model" in captured.out and "fp16" in captured.out
+    assert "export check failed" not in captured.err
     assert (tmp_path / "mobilenet_0.25_64" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "tflite" / "mobilenet_0.25_64_fp16.tflite").exists()
+
+
+def test_export_fails_naming_an_artifact_outside_its_tolerance(tmp_path, capsys, monkeypatch):
+    """A real but wrong fp16 file (classifier outputs in reverse order) must fail the export with status 1."""
+    import keras
+
+    from keras_lightnets.export import report
+
+    convert = report.to_tflite_variants
+
+    def convert_a_broken_model(model, paths, **kwargs):
+        broken = keras.models.clone_model(model)
+        broken.set_weights(model.get_weights())
+        classifier = broken.get_layer("conv_preds")
+        kernel, bias = classifier.get_weights()
+        classifier.set_weights([kernel[..., ::-1], bias[::-1]])
+        return convert(broken, paths, **kwargs)
+
+    monkeypatch.setattr(report, "to_tflite_variants", convert_a_broken_model)
+    assert main(_export_args(tmp_path)) == 1
+    captured = capsys.readouterr()
+    failed = [line for line in captured.err.splitlines() if "export check failed" in line]
+    assert len(failed) == 1 and "fp16 (" in failed[0] and "mobilenet_0.25_64_fp16.tflite" in failed[0]
+    assert "allowed <= 1e-02" in failed[0]
 
 
 def test_export_int8_needs_calibration_images(tmp_path, capsys):

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lightnets as kl
-from conftest import images, randomize, run
+from conftest import assert_depends_on_input, images, randomize, run
 from keras_lightnets.export import to_saved_model
 from keras_lightnets.export.verify import load_in_fresh_process
 
@@ -34,26 +34,25 @@ def _tiny_classifier():
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="predictions")(x), name="tiny")
 
 
-def _decoded(blobs, height, width):
+def _decoded(blobs, height, width, method="bilinear"):
     """What the bytes signature must feed the model: decode, then bilinear resize."""
     return np.stack([
         tf.image.resize(tf.cast(tf.io.decode_image(b, channels=3, expand_animations=False), tf.float32),
-                        (height, width)).numpy()
+                        (height, width), method=method).numpy()
         for b in blobs
     ])
 
 
 def _photos(height, width):
-    """A real PNG and a real JPEG (encoded by libpng/libjpeg), of another size than the model input."""
+    """Two different pictures, a real PNG and a real JPEG (libpng/libjpeg), of another size than the model input."""
     rows, cols = np.mgrid[0 : height + 17, 0 : width + 9]
-    picture = np.stack([rows * 255 / rows.max(), cols * 255 / cols.max(), (rows + cols) % 256], -1)
-    picture = tf.constant(picture.astype(np.uint8))
-    return [tf.io.encode_png(picture).numpy(), tf.io.encode_jpeg(picture, quality=90).numpy()]
+    picture = np.stack([rows * 255 / rows.max(), cols * 255 / cols.max(), (rows * 7 + cols * 3) % 256], -1)
+    other = np.stack([picture[..., 2], 255 - picture[..., 0], (rows * cols) % 256], -1)
+    return [tf.io.encode_png(tf.constant(picture.astype(np.uint8))).numpy(),
+            tf.io.encode_jpeg(tf.constant(other.astype(np.uint8)), quality=90).numpy()]
 
 
-@pytest.mark.parametrize("family", [
-    pytest.param(f, marks=pytest.mark.slow) if f != 'mobilenet_v1' else f for f in sorted(FAMILIES)
-])  # slow: kept out of the default run for time
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_export_loads_in_a_tensorflow_only_process_with_identical_outputs(family, tmp_path):
     model = randomize(FAMILIES[family]())
     height, width = model.input.shape[1:3]
@@ -65,12 +64,17 @@ def test_export_loads_in_a_tensorflow_only_process_with_identical_outputs(family
     assert report["signatures"] == ["predict_image_bytes", "serving_default"]
     assert "keras_lightnets" not in report["modules"] and "tf_keras" not in report["modules"]
     expected = run(model, batch)
+    assert_depends_on_input(expected)
     got = report["outputs"]
     np.testing.assert_allclose(got["serving_default/probabilities"], expected, atol=1e-5)
     np.testing.assert_array_equal(got["serving_default/top_k_classes"], np.argsort(-expected, axis=1)[:, :3])
     np.testing.assert_allclose(got["serving_default/top_k_scores"], -np.sort(-expected, axis=1)[:, :3], atol=1e-5)
     from_bytes = run(model, _decoded(blobs, height, width))
+    assert_depends_on_input(from_bytes)
     np.testing.assert_allclose(got["predict_image_bytes/probabilities"], from_bytes, atol=1e-5)
+    # The check can see a wrong resize or a wrong channel order:
+    assert np.abs(run(model, _decoded(blobs, height, width, method="nearest")) - from_bytes).max() > 1e-3
+    assert np.abs(run(model, _decoded(blobs, height, width)[..., ::-1]) - from_bytes).max() > 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +146,13 @@ def test_kill_during_export_leaves_no_visible_version(tmp_path):
 
 
 def test_feature_extractor_exports_features(tmp_path):
-    model = kl.MobileNetV2(alpha=0.35, include_top=False, pooling="avg")
+    model = randomize(kl.MobileNetV2(alpha=0.35, include_top=False, pooling="avg"))
     path = to_saved_model(model, base_dir=tmp_path, image_size=64, warmup=False)
-    report = load_in_fresh_process(path, images=images((2, 64, 64, 3)))
-    np.testing.assert_allclose(report["outputs"]["serving_default/features"], run(model, images((2, 64, 64, 3))),
-                               atol=1e-5)
+    batch = images((2, 64, 64, 3))
+    report = load_in_fresh_process(path, images=batch)
+    expected = run(model, batch)
+    assert_depends_on_input(expected)
+    np.testing.assert_allclose(report["outputs"]["serving_default/features"], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(

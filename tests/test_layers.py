@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import images, randomize, run
+from conftest import assert_depends_on_input, assert_same_outputs, images, randomize, run
 
 
 def _round_trip(model, tmp_path, x):
@@ -13,7 +13,9 @@ def _round_trip(model, tmp_path, x):
     path = tmp_path / "model.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
-    np.testing.assert_array_equal(run(model, x), run(restored, x))
+    expected = run(model, x)
+    assert_depends_on_input(expected)
+    np.testing.assert_array_equal(run(restored, x), expected)
     return restored
 
 
@@ -30,7 +32,7 @@ def test_separable_conv_equals_depthwise_then_pointwise():
     reference = keras.Model(reference_in, keras.layers.ReLU()(x))
     reference.set_weights(ours.get_weights())
     x = images((3, 12, 12, 5), low=-1, high=1)
-    np.testing.assert_allclose(run(ours, x), run(reference, x), atol=1e-6)
+    assert_same_outputs(run(reference, x), ours, x, atol=1e-6)
     assert ours.output.shape == (None, 6, 6, 7)
 
 
@@ -53,7 +55,8 @@ def test_squeeze_excite_gates_channels(tmp_path):
     inputs = keras.Input((6, 6, 8))
     model = keras.Model(inputs, kl.SqueezeExcite(2, name="se")(inputs))
     randomize(model)
-    x = images((2, 6, 6, 8), low=-1, high=1)
+    rng = np.random.default_rng(1)  # feature maps whose channel means differ between images, as real ones do
+    x = rng.normal(rng.normal(0.0, 1.0, (2, 1, 1, 8)), 0.5, (2, 6, 6, 8)).astype("float32")
     se = model.get_layer("se").sublayers
     squeezed = x.mean(axis=(1, 2))
     reduce_kernel, reduce_bias = se["se_reduce"].get_weights()
@@ -61,7 +64,9 @@ def test_squeeze_excite_gates_channels(tmp_path):
     hidden = squeezed @ reduce_kernel[0, 0] + reduce_bias
     hidden = hidden / (1 + np.exp(-hidden))
     gate = 1 / (1 + np.exp(-(hidden @ expand_kernel[0, 0] + expand_bias)))
-    np.testing.assert_allclose(run(model, x), x * gate[:, None, None, :], atol=1e-5)
+    expected = x * gate[:, None, None, :]
+    assert_depends_on_input(gate)  # the gate itself differs between images, not only the gated input
+    np.testing.assert_allclose(run(model, x), expected, atol=1e-5)
     _round_trip(model, tmp_path, x)
 
 
@@ -77,13 +82,22 @@ def test_inverted_residual_shortcut_only_when_shapes_allow(in_channels, filters,
 
 
 def test_inverted_residual_stochastic_depth_only_in_training():
-    layer = kl.InvertedResidual(8, expand_ratio=2, drop_rate=0.5)
-    x = images((64, 4, 4, 8), low=-1, high=1)
+    rate = 0.3
+    layer = kl.InvertedResidual(8, expand_ratio=2, drop_rate=rate)
+    x = images((512, 4, 4, 8), low=-1, high=1)
     inference = [np.asarray(layer(x, training=False)) for _ in range(2)]
     np.testing.assert_array_equal(inference[0], inference[1])
+    # The same block without stochastic depth gives the residual branch (BN on batch statistics in both).
+    whole = kl.InvertedResidual(8, expand_ratio=2)
+    whole.build(x.shape)
+    whole.set_weights(layer.get_weights())
+    branch = np.asarray(whole(x, training=True)) - x
+    assert np.abs(branch).max() > 0.1
     trained = np.asarray(layer(x, training=True))
-    dropped = np.all(np.isclose(trained, x), axis=(1, 2, 3))
-    assert 5 < dropped.sum() < 59  # about half the samples keep only the shortcut
+    dropped = np.all(np.isclose(trained, x, atol=1e-5), axis=(1, 2, 3))
+    kept = np.all(np.isclose(trained, x + branch / (1 - rate), atol=1e-4), axis=(1, 2, 3))
+    assert np.all(dropped ^ kept)  # each sample: only the shortcut, or the branch rescaled by 1 / keep
+    assert abs(dropped.mean() - rate) < 0.08  # 512 samples: 4 standard deviations of the binomial
 
 
 def test_inverted_residual_round_trip(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import images, randomize, run
+from conftest import assert_same_outputs, images, randomize, run
 
 # ../shared/REFERENCE.md, keras 3.15.1, weights=None, 1000 classes.
 REFERENCE_PARAMS = [
@@ -40,16 +40,13 @@ def test_parameter_counts_match_keras_applications(build, total, trainable):
         assert _trainable(model) == trainable
 
 
-def _assert_ported_output_matches(ka, ours, x, ka_input_layer=None):
+def _assert_ported_output_matches(ka, ours, x, ka_input_layer=None, calibration=None):
     """Random weights into keras.applications, port them, compare logits."""
-    randomize(ka, seed=3)
+    randomize(ka, seed=3, calibration=calibration)
     report = kl.port_weights(ka, ours)
     assert report.unused_source == []
     reference = ka if ka_input_layer is None else keras.Model(ka.get_layer(ka_input_layer).input, ka.output)
-    expected = run(reference, x)
-    got = run(ours, x)
-    assert np.abs(expected).max() > 1e-2  # outputs are not trivially zero
-    assert np.abs(expected - got).max() < 1e-4
+    assert_same_outputs(run(reference, x), ours, x, atol=1e-4)
 
 
 @pytest.mark.parametrize("alpha, size", [(1.0, 160), (0.5, 128), (0.25, 224), (0.75, 97)])
@@ -76,7 +73,10 @@ def test_efficientnet_output_identical_after_porting(phi, size):
     )
     ours = kl.EfficientNet(phi, input_shape=shape, include_preprocessing=False, classifier_activation=None)
     x = np.random.default_rng(2).normal(0, 1, (2,) + shape).astype("float32")
-    _assert_ported_output_matches(ka, ours, x, ka_input_layer="stem_conv_pad")
+    # With weights=None keras.applications' preprocessing is x / 255: raw images 255 * N(0, 1) put the
+    # BN statistics at the scale of the N(0, 1) tensors fed past it.
+    calibration = 255 * np.random.default_rng(3).normal(0, 1, (32,) + shape).astype("float32")
+    _assert_ported_output_matches(ka, ours, x, ka_input_layer="stem_conv_pad", calibration=calibration)
 
 
 @pytest.mark.parametrize("size", [131, 150])
@@ -117,21 +117,25 @@ def test_builtin_preprocessing_equals_keras_preprocess_input(ka_builder, ours_bu
     ours = ours_builder(input_shape=shape, classifier_activation=None)
     kl.port_weights(ka, ours)
     raw = images((2,) + shape)
-    expected = run(ka, keras.applications.mobilenet.preprocess_input(raw.copy()))
-    np.testing.assert_allclose(run(ours, raw), expected, atol=1e-4)
+    got = assert_same_outputs(run(ka, keras.applications.mobilenet.preprocess_input(raw.copy())), ours, raw, atol=1e-4)
+    assert np.abs(run(ka, raw) - got).max() > 1e-2  # a missing rescale would show
 
 
 def test_efficientnet_preprocessing_is_imagenet_mean_std():
     shape = (64, 64, 3)
-    ka = randomize(keras.applications.EfficientNetB0(input_shape=shape, weights=None, classifier_activation=None))
+    ka = keras.applications.EfficientNetB0(input_shape=shape, weights=None, classifier_activation=None)
     # keras.applications' ImageNet file fills its Normalization layer; set the same statistics by hand.
     norm = ka.get_layer("normalization")
     norm.set_weights([np.array([0.485, 0.456, 0.406]), np.square([0.229, 0.224, 0.225]), np.array(0)])
     norm.finalize_state()
+    randomize(ka)
     ours = kl.EfficientNet(0, input_shape=shape, classifier_activation=None)
     kl.port_weights(ka, ours)
     raw = images((2,) + shape)
-    np.testing.assert_allclose(run(ours, raw), run(ka, raw), atol=1e-4)
+    got = assert_same_outputs(run(ka, raw), ours, raw, atol=1e-4)
+    norm.set_weights([np.zeros(3), np.ones(3), np.array(0)])
+    norm.finalize_state()
+    assert np.abs(run(ka, raw) - got).max() > 1e-2  # a missing mean/std normalization would show
 
 
 def test_port_weights_into_feature_extractor_skips_the_classifier():
@@ -139,9 +143,9 @@ def test_port_weights_into_feature_extractor_skips_the_classifier():
     ours = kl.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, include_top=False, include_preprocessing=False)
     report = kl.port_weights(ka, ours)
     assert report.unused_source == ["predictions"]
-    x = images((1, 96, 96, 3), low=-1, high=1)
+    x = images((2, 96, 96, 3), low=-1, high=1)
     trunk = keras.Model(ka.input, ka.get_layer("out_relu").output)
-    np.testing.assert_allclose(run(ours, x), run(trunk, x), atol=1e-5)
+    assert_same_outputs(run(trunk, x), ours, x, atol=1e-5)
 
 
 def test_port_weights_rejects_another_architecture():
@@ -158,5 +162,25 @@ def test_port_weights_back_to_keras_applications():
     ours = randomize(kl.Xception(input_shape=(96, 96, 3), include_preprocessing=False, classifier_activation=None))
     ka = keras.applications.Xception(input_shape=(96, 96, 3), weights=None, classifier_activation=None)
     kl.port_weights(ours, ka)
-    x = images((1, 96, 96, 3), low=-1, high=1)
-    np.testing.assert_allclose(run(ka, x), run(ours, x), atol=1e-4)
+    x = images((2, 96, 96, 3), low=-1, high=1)
+    assert_same_outputs(run(ours, x), ka, x, atol=1e-4)
+
+
+def test_parity_check_sees_planted_bugs():
+    """The bugs random weights used to hide: two same-shape layers swapped early, a wrong BN epsilon."""
+    shape = (128, 128, 3)
+    ka = randomize(keras.applications.MobileNet(input_shape=shape, alpha=0.5, weights=None, classifier_activation=None))
+    ours = kl.MobileNetV1(input_shape=shape, alpha=0.5, include_preprocessing=False, classifier_activation=None)
+    kl.port_weights(ka, ours)
+    x = images((2,) + shape, low=-1, high=1)
+    expected = run(ka, x)
+    assert_same_outputs(expected, ours, x, atol=1e-4)
+    seventh, eighth = ours.get_layer("conv_pw_7"), ours.get_layer("conv_pw_8")
+    kernels = seventh.get_weights(), eighth.get_weights()
+    seventh.set_weights(kernels[1])
+    eighth.set_weights(kernels[0])
+    assert np.abs(run(ours, x) - expected).max() > 1e-2
+    seventh.set_weights(kernels[0])
+    eighth.set_weights(kernels[1])
+    ours.get_layer("conv_dw_1_bn").epsilon = 1e-5
+    assert np.abs(run(ours, x) - expected).max() > 1e-2

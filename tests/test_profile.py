@@ -1,5 +1,7 @@
 """Cost analysis: MACs against the papers, and the standard-convolution twin against a real one."""
 
+import json
+
 import keras
 import pytest
 
@@ -103,13 +105,21 @@ def test_dynamic_model_needs_input_size():
 
 
 def test_text_and_notebook_renderings():
-    result = kl.profile(kl.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3)))
+    inputs = keras.Input((28, 28, 32))
+    layer = kl.SeparableConv(64, depthwise_bn=False, pointwise_bn=False, depthwise_activation=None, activation=None)
+    result = kl.profile(keras.Model(inputs, layer(inputs), name="pair"))
+    macs, params = 28 * 28 * 32 * (9 + 64), 9 * 32 + 32 * 64  # worked out by hand
     text = str(result)
+    assert "pair" in text and f"params {params:,}" in text and "MACs 1.83M" in text
     assert "depthwise" in text and "pointwise" in text and "standard convolutions" in text
-    assert "conv_dw_1" in "\n".join(result.layer_lines())
-    assert len(result.layer_lines(top=3)) == 4
-    assert "<table>" in result._repr_html_()
-    assert result.to_dict()["macs"] == result.macs
+    assert "MACs 0.127 (7.9x fewer)" in text  # 73 / (9 * 64): separable over standard
+    assert len(result.layer_lines(top=1)) == 2 and "pointwise" in result.layer_lines(top=1)[1]
+    html = result._repr_html_()
+    assert "<table>" in html and f"{params:,} params, 1.83M MACs" in html
+    exported = json.loads(json.dumps(result.to_dict()))
+    assert exported["macs"] == macs and exported["params"] == params
+    assert sum(row["macs"] for row in exported["layers"]) == macs
+    assert exported["standard_macs"] == 28 * 28 * 9 * 32 * 64
 
 
 def test_composite_layers_are_expanded():

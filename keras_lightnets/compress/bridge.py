@@ -13,6 +13,7 @@ import inspect
 import numpy as np
 
 from keras_lightnets.compress import backend
+from keras_lightnets.weights import set_layer_weights
 
 # Arguments every layer accepts beyond its own signature.
 _BASE_LAYER_ARGS = ("name", "trainable", "dtype")
@@ -229,18 +230,6 @@ def copy_weights(source_model, target_model, source, target, skip=()):
         if expected != [np.shape(v) for v in values]:
             raise ValueError(f"layer {layer.name!r}: weight shapes {[v.shape for v in values]} vs {expected}")
         set_layer_weights(twin, values)
-
-
-def set_layer_weights(layer, values):
-    """``layer.set_weights(values)``, then the state a preprocessing layer derives from its weights.
-
-    Keras 3's ``Normalization`` computes from its mean/variance weights only in ``finalize_state()``;
-    without that call it keeps normalizing with the values it was built with (the identity).
-    """
-    layer.set_weights(values)
-    finalize = getattr(layer, "finalize_state", None)
-    if finalize is not None:
-        finalize()
 
 
 def convert(model, source, target, rewrite=None):

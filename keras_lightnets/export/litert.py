@@ -117,3 +117,13 @@ def vulkan_driver_present():
     icd_dirs = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d")
     drivers = [f for d in icd_dirs for f in glob.glob(os.path.join(d, "*.json"))]
     return bool(drivers) and ctypes.util.find_library("vulkan") is not None
+
+
+def gpu_device_present():
+    """Whether the machine has a GPU device node (DRM render node or NVIDIA device).
+
+    Without one, the only Vulkan device is Mesa's software rasterizer (lavapipe, adapter "llvmpipe").
+    """
+    import glob
+
+    return bool(glob.glob("/dev/dri/renderD*") or glob.glob("/dev/nvidia[0-9]*"))

@@ -11,6 +11,12 @@ from keras_lightnets.export.tflite import to_tflite_variants
 from keras_lightnets.export.verify import load_in_fresh_process
 
 TFLITE_NAMES = {None: "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
+# What each artifact must keep of the Keras model's output on the sample images: float files the
+# largest absolute difference (probabilities or features), quantized files the top-1 class (classifiers)
+# or the difference relative to the largest output (feature extractors).
+MAX_ABS_DIFF = {"saved_model": 1e-4, "fp32": 1e-4, "fp16": 1e-2}
+MIN_TOP1_AGREEMENT = 0.9
+MAX_RELATIVE_DIFF = 0.1
 
 
 @dataclasses.dataclass
@@ -36,6 +42,23 @@ class ExportRow:
     cpu_ms: float = None
     gpu_fully_accelerated: bool = None
     gpu_ms: float = None
+    output_scale: float = 1.0
+
+    def problems(self):
+        """Why this artifact fails its parity tolerance or the GPU claim: a list of sentences (empty: it passes)."""
+        found = []
+        if self.kind in MAX_ABS_DIFF:
+            if not self.max_abs_diff <= MAX_ABS_DIFF[self.kind]:
+                found.append(f"max |diff| {self.max_abs_diff:.2e} against Keras; allowed <= {MAX_ABS_DIFF[self.kind]:.0e}")
+        elif not np.isnan(self.top1_agreement):
+            if not self.top1_agreement >= MIN_TOP1_AGREEMENT:
+                found.append(f"top-1 agreement {self.top1_agreement:.3f} with Keras; allowed >= {MIN_TOP1_AGREEMENT}")
+        elif not self.max_abs_diff <= MAX_RELATIVE_DIFF * self.output_scale:
+            found.append(f"max |diff| {self.max_abs_diff:.2e} against Keras outputs up to {self.output_scale:.2e}; "
+                         f"allowed <= {MAX_RELATIVE_DIFF:.0%} of that")
+        if self.gpu_fully_accelerated is False:
+            found.append("not every op ran on the LiteRT GPU accelerator")
+        return found
 
 
 def _size_mb(path):
@@ -80,21 +103,28 @@ def export_and_measure(
     log(f"exporting SavedModel to {base_dir} ...")
     saved = to_saved_model(model, base_dir=base_dir, image_size=image_size)
     loaded = load_in_fresh_process(saved, images=sample_images)
+    scale = float(np.abs(expected).max())
     rows.append(ExportRow("saved_model", saved, _size_mb(saved), *_compare(
-        loaded["outputs"][f"serving_default/{output_name}"], expected)))
+        loaded["outputs"][f"serving_default/{output_name}"], expected), output_scale=scale))
     paths = {q: os.path.join(tflite_dir, f"{model.name}_{TFLITE_NAMES[q]}.tflite") for q in quantizations}
     log(f"converting to TFLite ({', '.join(TFLITE_NAMES[q] for q in quantizations)}) ...")
     to_tflite_variants(model, paths, representative_data=representative_data, image_size=image_size)
     for quantization, path in paths.items():
         runtime = litert.load(path)
         row = ExportRow(TFLITE_NAMES[quantization], path, _size_mb(path),
-                        *_compare(runtime(sample_images)[output_name], expected), cpu_ms=runtime.latency_ms())
+                        *_compare(runtime(sample_images)[output_name], expected), cpu_ms=runtime.latency_ms(),
+                        output_scale=scale)
         if gpu and litert.vulkan_driver_present():
             log(f"running {os.path.basename(path)} on the LiteRT GPU accelerator ...")
             check = litert.gpu_check(path, runs=10)
             row.gpu_fully_accelerated, row.gpu_ms = (check.fully_accelerated, check.latency_ms) if check.ran else (False, None)
         rows.append(row)
     return rows
+
+
+def failures(rows):
+    """One sentence per artifact outside its tolerance (:meth:`ExportRow.problems`), naming the artifact and file."""
+    return [f"{row.kind} ({row.path}): {problem}" for row in rows for problem in row.problems()]
 
 
 def format_rows(rows):
