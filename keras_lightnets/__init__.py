@@ -2,11 +2,12 @@
 
 Layers (``SeparableConv``, ``SqueezeExcite``, ``InvertedResidual``), exact
 drop-in builders for keras.applications' MobileNet, MobileNetV2,
-EfficientNet-B0..B7 and Xception, a model registry, cost analysis and
-weight porting.
+EfficientNet-B0..B7 and Xception, a model registry, cost analysis,
+weight porting and the inference graph (BatchNormalization folded).
 """
 
 from keras_lightnets.features import endpoint_names, feature_extractor
+from keras_lightnets.inference import FoldReport, fold_batch_norms, inference_model
 from keras_lightnets.layers.inverted_residual import InvertedResidual
 from keras_lightnets.layers.separable import SeparableConv
 from keras_lightnets.layers.squeeze_excite import SqueezeExcite
@@ -23,7 +24,8 @@ from keras_lightnets.weights import WeightsUnavailableError, port_weights
 __version__ = "0.1.0"
 
 __all__ = [
-    "EfficientNet", "InvertedResidual", "MobileNetV1", "MobileNetV2", "Profile", "SeparableConv",
+    "EfficientNet", "FoldReport", "InvertedResidual", "MobileNetV1", "MobileNetV2", "Profile", "SeparableConv",
     "SqueezeExcite", "WarmupDecay", "WeightsUnavailableError", "Xception", "compound_scaling", "create_model",
-    "endpoint_names", "feature_extractor", "list_models", "port_weights", "profile",
+    "endpoint_names", "feature_extractor", "fold_batch_norms", "inference_model", "list_models", "port_weights",
+    "profile",
 ]

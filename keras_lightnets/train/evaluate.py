@@ -55,6 +55,7 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, tta="none
         ``per_class_accuracy`` {class name: accuracy}, ``tta``.
     """
     from keras_lightnets import data as data_lib
+    from keras_lightnets.inference import serving_model
     from keras_lightnets.train.test_time_augmentation import POLICIES, predict_batches
 
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
@@ -62,7 +63,7 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, tta="none
     model, data = load_classifier_and_data(path, dataset, data_dir)
     height = model.input_shape[1]
     batches = data_lib.make_batches(data.test, height, batch_size, data.num_classes, training=False)
-    _, probabilities, one_hot = predict_batches(model, batches, tta)
+    _, probabilities, one_hot = predict_batches(serving_model(model), batches, tta)  # BN folded: same outputs
     labels = np.argmax(one_hot, axis=-1)
     predicted = np.argmax(probabilities, axis=-1)
     top5 = None
