@@ -16,6 +16,23 @@ from keras_lightnets.train.model_factory import find_layers, is_batch_norm  # no
 INPUT_DEPENDENCE = 1e-2
 
 
+def small_models():
+    """One small classifier per family (10 classes) for the export, compression and inference tests.
+
+    The EfficientNet has half B0's depth and width, with every kind of block B0 has: tfmot, the
+    TFLite converter and LiteRT's GPU accelerator take time in proportion to the layer count.
+    """
+    import keras_lightnets as kl
+
+    return {
+        "mobilenet_v1": lambda: kl.MobileNetV1(alpha=0.25, input_shape=(96, 96, 3), classes=10),
+        "mobilenet_v2": lambda: kl.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), classes=10),
+        "efficientnet": lambda: kl.EfficientNet(
+            1, scaling="compound", compound_coefficients=(0.5, 0.5, 1.0), input_shape=(32, 32, 3), classes=10),
+        "xception": lambda: kl.Xception(input_shape=(71, 71, 3), classes=10),
+    }
+
+
 def _fan_in(layer, weight):
     """Inputs summed into one output of ``weight``: k*k for a depthwise kernel, k*k*c_in for a convolution."""
     shape = tuple(weight.shape)
@@ -37,7 +54,7 @@ def randomize(model, seed=0, calibration=None):
     Args:
         model: A built Keras 3 model.
         seed: Seed of the draw (int).
-        calibration: Input batch at the scale the test feeds (default: 32 random images of the
+        calibration: Input batch at the scale the test feeds (default: 16 random images of the
             model's input shape, in [0, 255] when the model rescales its input itself (a
             ``Rescaling`` layer), else in [-1, 1], what keras.applications' MobileNets see).
 
@@ -68,7 +85,7 @@ def randomize(model, seed=0, calibration=None):
     batch_norms = find_layers(model, is_batch_norm)
     if batch_norms:
         if calibration is None:
-            shape = [32] + [d or 64 for d in model.inputs[0].shape[1:]]
+            shape = [16] + [d or 64 for d in model.inputs[0].shape[1:]]
             raw = any(isinstance(layer, keras.layers.Rescaling) for layer in model.layers)
             calibration = images(shape, seed=seed + 1000, low=0.0 if raw else -1.0, high=255.0 if raw else 1.0)
         momenta = [layer.momentum for layer in batch_norms]

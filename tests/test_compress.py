@@ -9,7 +9,7 @@ import keras_lightnets as kl
 from keras_lightnets import compress
 from keras_lightnets.compress import backend
 from keras_lightnets.export.tflite import float_ops
-from tests.conftest import assert_depends_on_input, images, randomize
+from tests.conftest import assert_depends_on_input, images, randomize, small_models
 
 FAMILIES = {
     "mobilenet_v1": lambda: kl.MobileNetV1(input_shape=(32, 32, 1), alpha=0.25, classes=10),
@@ -18,12 +18,8 @@ FAMILIES = {
     "xception": lambda: kl.Xception(input_shape=(71, 71, 3), classes=10),
 }
 FAMILY_NAMES = sorted(FAMILIES)
-# tfmot wrapping and int8 conversion cost grows with the layer count (B0: 4 minutes on 2 cores):
-# the QAT test's EfficientNet has half B0's depth and width, with every kind of block B0 has.
-QAT_FAMILIES = {
-    "efficientnet": lambda: kl.EfficientNet(
-        1, scaling="compound", compound_coefficients=(0.5, 0.5, 1.0), input_shape=(32, 32, 3), classes=10),
-}
+# tfmot wrapping and int8 conversion cost grows with the layer count (B0: 4 minutes on 2 cores).
+QAT_FAMILIES = {"efficientnet": small_models()["efficientnet"]}
 
 
 def _model(family):
@@ -102,8 +98,11 @@ def _closeness(got, reference):
     return float(own / others)
 
 
-# MobileNetV1's int8 path is the trained digits classifier's test below.
-@pytest.mark.parametrize("family", ["efficientnet", "mobilenet_v2", "xception"])
+# MobileNetV1's int8 path is the trained digits classifier's test below. EfficientNet's has every rewrite
+# (Rescaling and Normalization as depthwise, the SE Multiply config, the split swish); MobileNetV2 and
+# Xception add only layers those two cover, so they run under `-m slow` (2 minutes each on 2 cores).
+@pytest.mark.parametrize("family", ["efficientnet"] + [pytest.param(f, marks=pytest.mark.slow)
+                                                       for f in ("mobilenet_v2", "xception")])
 def test_quantize_aware_converts_to_fully_integer_tflite(family, tmp_path):
     """Every family's QAT graph converts with no float op left, and the int8 file computes the QAT network.
 

@@ -13,16 +13,11 @@ import pytest
 import tensorflow as tf
 
 import keras_lightnets as kl
-from conftest import assert_depends_on_input, images, randomize, run
+from conftest import assert_depends_on_input, images, randomize, run, small_models
 from keras_lightnets.export import to_saved_model
 from keras_lightnets.export.verify import load_in_fresh_process
 
-FAMILIES = {
-    "mobilenet_v1": lambda: kl.MobileNetV1(alpha=0.25, input_shape=(96, 96, 3), classes=10),
-    "mobilenet_v2": lambda: kl.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), classes=10),
-    "efficientnet": lambda: kl.EfficientNet(0, input_shape=(64, 64, 3), classes=10),
-    "xception": lambda: kl.Xception(input_shape=(80, 80, 3), classes=10),
-}
+FAMILIES = small_models()
 LABELS = [f"class_{i}" for i in range(10)]
 
 
@@ -66,12 +61,14 @@ def test_export_loads_in_a_tensorflow_only_process_with_identical_outputs(family
     expected = run(model, batch)
     assert_depends_on_input(expected)
     got = report["outputs"]
-    np.testing.assert_allclose(got["serving_default/probabilities"], expected, atol=1e-5)
+    # The export folds BatchNormalization into the convolutions: float32 rounding is relative (measured
+    # 1.05e-5 on a probability of 0.22); a wrong layer moves the outputs by > 1e-2.
+    np.testing.assert_allclose(got["serving_default/probabilities"], expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(got["serving_default/top_k_classes"], np.argsort(-expected, axis=1)[:, :3])
-    np.testing.assert_allclose(got["serving_default/top_k_scores"], -np.sort(-expected, axis=1)[:, :3], atol=1e-5)
+    np.testing.assert_allclose(got["serving_default/top_k_scores"], -np.sort(-expected, axis=1)[:, :3], rtol=1e-4, atol=1e-5)
     from_bytes = run(model, _decoded(blobs, height, width))
     assert_depends_on_input(from_bytes)
-    np.testing.assert_allclose(got["predict_image_bytes/probabilities"], from_bytes, atol=1e-5)
+    np.testing.assert_allclose(got["predict_image_bytes/probabilities"], from_bytes, rtol=1e-4, atol=1e-5)
     # The check can see a wrong resize or a wrong channel order:
     assert np.abs(run(model, _decoded(blobs, height, width, method="nearest")) - from_bytes).max() > 1e-3
     assert np.abs(run(model, _decoded(blobs, height, width)[..., ::-1]) - from_bytes).max() > 1e-3
@@ -152,7 +149,9 @@ def test_feature_extractor_exports_features(tmp_path):
     report = load_in_fresh_process(path, images=batch)
     expected = run(model, batch)
     assert_depends_on_input(expected)
-    np.testing.assert_allclose(report["outputs"]["serving_default/features"], expected, atol=1e-5)
+    # The export folds BatchNormalization into the convolutions: float32 rounding of the features measured
+    # up to 3.2e-5 on values of ~1 (the parity contract's 1e-4); a wrong layer moves them by > 1e-2.
+    np.testing.assert_allclose(report["outputs"]["serving_default/features"], expected, atol=1e-4)
 
 
 @pytest.mark.parametrize(

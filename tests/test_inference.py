@@ -5,16 +5,11 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import assert_depends_on_input, images, randomize, run
+from conftest import assert_depends_on_input, images, randomize, run, small_models
 
-FAMILIES = {
-    "mobilenet_v1": lambda: kl.MobileNetV1(alpha=0.25, input_shape=(96, 96, 3), classes=10),
-    "mobilenet_v2": lambda: kl.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), classes=10),
-    "efficientnet": lambda: kl.EfficientNet(0, input_shape=(64, 64, 3), classes=10),
-    "xception": lambda: kl.Xception(input_shape=(80, 80, 3), classes=10),
-}
+FAMILIES = small_models()
 # Dropout layers of each small model: the classifier's, plus EfficientNet's stochastic depth.
-DROPOUTS = {"mobilenet_v1": 1, "mobilenet_v2": 0, "efficientnet": 10, "xception": 0}
+DROPOUTS = {"mobilenet_v1": 1, "mobilenet_v2": 0, "efficientnet": 4, "xception": 0}
 
 
 def _batch_norms(model):
@@ -115,7 +110,7 @@ def test_inference_model_saves_and_loads_as_stock_layers(tmp_path):
     path = tmp_path / "folded.keras"
     folded.save(path)
     restored = keras.saving.load_model(path)
-    x = images((2, 64, 64, 3))
+    x = images((2, *model.input_shape[1:]))
     np.testing.assert_array_equal(run(restored, x), run(folded, x))
     assert {type(layer).__module__.split(".")[0] for layer in restored.layers} == {"keras"}
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 
 from keras_lightnets.train.history import read_history
 
@@ -18,6 +19,7 @@ def _env(**extra):
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **extra}
 
 
+@pytest.mark.slow  # about a minute of 2 training processes; the default run stays under 15 minutes on 2 cores
 def test_kill_minus_9_then_the_same_command_resumes_without_lost_or_repeated_epochs(tmp_path):
     run_dir = tmp_path / "run"
     command = TRAIN + ["--epochs", "4", "--output-dir", str(run_dir)]
@@ -55,6 +57,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.slow  # about a minute of 2 worker processes
 def test_two_worker_multiworker_mirrored_strategy_on_localhost(tmp_path):
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     run_dir = tmp_path / "run"
