@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_lightnets as kl
 from conftest import assert_depends_on_input, images, randomize, run, small_models
 from keras_lightnets.export import litert, to_tflite, to_tflite_variants
 
