@@ -180,9 +180,10 @@ def _export(args):
         image_size=image_size, gpu=not args.no_gpu, log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(format_rows(rows))
-    for failure in failures(rows):
+    failed = failures(rows)
+    for failure in failed:
         print(f"lightnets: export check failed: {failure}", file=sys.stderr)
-    return 1 if failures(rows) else 0
+    return 1 if failed else 0
 
 
 def main(argv=None):
