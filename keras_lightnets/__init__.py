@@ -4,28 +4,46 @@ Layers (``SeparableConv``, ``SqueezeExcite``, ``InvertedResidual``), exact
 drop-in builders for keras.applications' MobileNet, MobileNetV2,
 EfficientNet-B0..B7 and Xception, a model registry, cost analysis,
 weight porting and the inference graph (BatchNormalization folded).
+Subpackages: ``compress`` (tfmot pruning and QAT), ``export`` (SavedModel,
+TFLite, LiteRT), ``train`` (the training engine), ``data`` (datasets).
+
+Every name loads on first use (PEP 562), so ``import keras_lightnets`` does
+not import Keras or TensorFlow; our serializable classes are registered as
+soon as Keras is imported, so saved ``.keras`` files load after
+``import keras_lightnets`` in either import order.
 """
 
-from keras_lightnets.features import endpoint_names, feature_extractor
-from keras_lightnets.inference import FoldReport, fold_batch_norms, inference_model
-from keras_lightnets.layers.inverted_residual import InvertedResidual
-from keras_lightnets.layers.separable import SeparableConv
-from keras_lightnets.layers.squeeze_excite import SqueezeExcite
-from keras_lightnets.models.efficientnet import EfficientNet
-from keras_lightnets.models.mobilenet_v1 import MobileNetV1
-from keras_lightnets.models.mobilenet_v2 import MobileNetV2
-from keras_lightnets.models.xception import Xception
-from keras_lightnets.profile import Profile, profile
-from keras_lightnets.registry import create_model, list_models
-from keras_lightnets.scaling import compound_scaling
-from keras_lightnets.train.schedule import WarmupDecay  # registered: trained .keras files load after `import keras_lightnets`
-from keras_lightnets.weights import WeightsUnavailableError, port_weights
+from keras_lightnets import serializables as _serializables
+from keras_lightnets.errors import LightnetsError
+from keras_lightnets.lazy import attach as _attach
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EfficientNet", "FoldReport", "InvertedResidual", "MobileNetV1", "MobileNetV2", "Profile", "SeparableConv",
-    "SqueezeExcite", "WarmupDecay", "WeightsUnavailableError", "Xception", "compound_scaling", "create_model",
-    "endpoint_names", "feature_extractor", "fold_batch_norms", "inference_model", "list_models", "port_weights",
-    "profile",
-]
+_ATTRIBUTES = {
+    "EfficientNet": "keras_lightnets.models.efficientnet",
+    "FoldReport": "keras_lightnets.inference",
+    "InvertedResidual": "keras_lightnets.layers.inverted_residual",
+    "MobileNetV1": "keras_lightnets.models.mobilenet_v1",
+    "MobileNetV2": "keras_lightnets.models.mobilenet_v2",
+    "Profile": "keras_lightnets.profiling",
+    "SeparableConv": "keras_lightnets.layers.separable",
+    "SqueezeExcite": "keras_lightnets.layers.squeeze_excite",
+    "WarmupDecay": "keras_lightnets.train.schedule",
+    "WeightsUnavailableError": "keras_lightnets.weights",
+    "Xception": "keras_lightnets.models.xception",
+    "compound_scaling": "keras_lightnets.scaling",
+    "create_model": "keras_lightnets.registry",
+    "endpoint_names": "keras_lightnets.features",
+    "feature_extractor": "keras_lightnets.features",
+    "fold_batch_norms": "keras_lightnets.inference",
+    "inference_model": "keras_lightnets.inference",
+    "list_models": "keras_lightnets.registry",
+    "port_weights": "keras_lightnets.weights",
+    "profile": "keras_lightnets.profiling",
+}
+_SUBPACKAGES = ("compress", "data", "export", "train")
+
+__getattr__, __dir__, _lazy_all = _attach(__name__, _ATTRIBUTES, _SUBPACKAGES)
+__all__ = sorted(["LightnetsError", *_lazy_all])
+
+_serializables.install()

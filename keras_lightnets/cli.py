@@ -1,33 +1,49 @@
-"""The ``lightnets`` command line."""
+"""The ``lightnets`` command line.
+
+``--help``, ``list`` and every ``<command> --help`` answer from static metadata
+without importing TensorFlow. Commands that load TensorFlow or LiteRT send
+their native logs to a file (named at the end) unless ``--verbose``.
+"""
 
 import argparse
 import json
 import os
 import sys
 
-DESCRIPTION = """Lightweight convolutional networks (MobileNetV1/V2, EfficientNet, Xception).
+from keras_lightnets.errors import LightnetsError
+from keras_lightnets.train.flags import add_logs_flag
 
-commands:
-  list      print every registered model name
-  profile   build a model and print its parameters and multiply-adds per layer
-            kind, and the cost of the same network with standard convolutions
-  export    write a SavedModel for TF Serving and TFLite files for LiteRT, then
-            measure each (size, parity with Keras, CPU and GPU-accelerator latency)
-"""
+COMMANDS = (
+    ("list", "print every registered model name, one per line"),
+    ("profile", "parameters and multiply-adds per layer kind, and the same network with standard convolutions"),
+    ("train", "train a model on a dataset (the engine every recipe uses); rerun to resume"),
+    ("evaluate", "accuracy of a saved .keras classifier on a dataset's test split"),
+    ("export", "SavedModel for TF Serving and TFLite files for LiteRT, each checked against Keras"),
+)
+DESCRIPTION = ("Lightweight convolutional networks (MobileNetV1/V2, EfficientNet, Xception): "
+               "build, profile, train, evaluate and export them.")
+EPILOG = "Run `lightnets COMMAND --help` for a command's arguments."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-paragraph usage errors (exit code 2), not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}. `{self.prog} --help` lists the arguments.\n")
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="lightnets", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="lightnets", description=DESCRIPTION, epilog=EPILOG)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
     commands.required = True
-    commands.add_parser("list", help="print every registered model name, one per line")
+    helps = dict(COMMANDS)
+    commands.add_parser("list", help=helps["list"], description=helps["list"])
     prof = commands.add_parser(
         "profile",
-        help="print the cost table of a model",
+        help=helps["profile"],
         description="Build a model (random weights, nothing downloaded) and print its cost analysis.",
     )
+    add_logs_flag(prof)
     prof.add_argument("model", help="a name from `lightnets list`, e.g. efficientnet_b1 or mobilenet_v1_0.5_160")
     prof.add_argument(
         "--input-size", type=int, default=None, metavar="N",
@@ -44,14 +60,15 @@ def _parser():
     prof.add_argument("--json", action="store_true", help="print the full result as JSON instead of tables")
     exp = commands.add_parser(
         "export",
-        help="export a model for TF Serving and LiteRT",
+        help=helps["export"],
         description="Export a .keras model (or a registered architecture with random or given weights) as a "
         "versioned SavedModel (<base-dir>/<name>/<version>/) and TFLite files, and report size, parity with "
         "Keras and latency of each. Exits with status 1, naming the artifact, when one is outside its parity "
         "tolerance (SavedModel and fp32 max |diff| <= 1e-4, fp16 <= 1e-2, dynamic/int8 top-1 agreement >= 0.9) "
         "or does not run fully on the LiteRT GPU accelerator.",
     )
-    exp.add_argument("model", help="a .keras file, or a name from `lightnets list`")
+    add_logs_flag(exp)
+    exp.add_argument("model", help="a .keras file (e.g. runs/mobilenet_v1_digits/model.keras), or a name from `lightnets list`")
     exp.add_argument("--weights", default=None, help="with a registered name: a .keras/.weights.h5 file to load")
     exp.add_argument("--input-size", type=int, default=None, metavar="N",
                      help="square input size for a registered name or a model built with None dims")
@@ -60,23 +77,33 @@ def _parser():
     exp.add_argument("--tflite-dir", default=None, help="where .tflite files go (default: <base-dir>/tflite)")
     exp.add_argument(
         "--quantization", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16", "dynamic", "int8"],
-        help="TFLite variants to write (default: fp32 fp16); int8 needs --calibration-dir",
+        help="TFLite variants to write (default: fp32 fp16); int8 needs --calibration-dataset or --calibration-dir",
     )
-    exp.add_argument("--calibration-dir", default=None,
-                     help="folder of real JPEG/PNG images for int8 calibration and parity checks (up to 200 used)")
+    calibration = exp.add_mutually_exclusive_group()
+    calibration.add_argument(
+        "--calibration-dataset", default=None, metavar="NAME",
+        help="real images for int8 calibration and the parity checks, from a dataset's training split: "
+             "digits | fashion_mnist | folder:PATH | a prepared tfds name (up to 200 images)",
+    )
+    calibration.add_argument("--calibration-dir", default=None,
+                             help="folder of real JPEG/PNG images for int8 calibration and parity checks (up to 200 used)")
+    exp.add_argument("--data-dir", default=None, help="with --calibration-dataset: Fashion-MNIST IDX directory or tfds data_dir")
     exp.add_argument("--no-gpu", action="store_true", help="skip the LiteRT GPU-accelerator run")
     from keras_lightnets.train.flags import add_config_flags
     from keras_lightnets.train.presets import PRESETS, preset
     from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
 
     train = commands.add_parser(
-        "train", help="train a model (the engine every recipe uses)",
-        description="Train, evaluate and save a model. Rerunning the same command resumes an interrupted run.",
+        "train", help=helps["train"],
+        description="Train, evaluate and save a model in runs/<model>_<dataset>/ (or --output-dir). "
+                    "Rerunning the same command resumes an interrupted run.",
     )
+    add_logs_flag(train)
     train.add_argument("--preset", choices=sorted(PRESETS), default="digits", help="starting configuration (default: digits)")
     add_config_flags(train, preset("digits"))
-    evaluate = commands.add_parser("evaluate", help="measure a saved .keras classifier on a dataset's test split")
-    evaluate.add_argument("model", help="a .keras file, e.g. runs/digits/model.keras")
+    evaluate = commands.add_parser("evaluate", help=helps["evaluate"], description=helps["evaluate"] + ".")
+    add_logs_flag(evaluate)
+    evaluate.add_argument("model", help="a .keras file, e.g. runs/mobilenet_v1_digits/model.keras")
     evaluate.add_argument("--dataset", required=True, help="digits | fashion_mnist | folder:PATH | tfds name")
     evaluate.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX directory or tfds data_dir")
     evaluate.add_argument("--batch-size", type=int, default=256)
@@ -91,12 +118,11 @@ def _parser():
 
 
 def _train(args):
-    from keras_lightnets.train.engine import fit, result_line
+    from keras_lightnets.train.engine import fit
     from keras_lightnets.train.flags import config_from_args
     from keras_lightnets.train.presets import preset
 
-    result = fit(config_from_args(args, preset(args.preset)), overwrite=args.overwrite)
-    print(result_line(result))
+    fit(config_from_args(args, preset(args.preset)), overwrite=args.overwrite)  # prints its final report
 
 
 def _evaluate(args):
@@ -135,18 +161,36 @@ def _load_images(folder, height, width, channels, limit=200):
     import numpy as np
     import keras
 
+    from keras_lightnets import validation
+
     if not os.path.isdir(folder):
-        raise ValueError(f"Invalid `--calibration-dir`: received {folder!r}; allowed: an existing folder of images.")
+        validation.fail("--calibration-dir", folder, "an existing folder of images")
     files = sorted(
         os.path.join(root, f) for root, _, names in os.walk(folder) for f in names
         if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp"))
     )[:limit]
     if not files:
-        raise ValueError(f"Invalid `--calibration-dir`: received {folder!r}; allowed: a folder with JPEG/PNG images.")
+        validation.fail("--calibration-dir", folder, "a folder with JPEG/PNG images")
     mode = "grayscale" if channels == 1 else "rgb"
     return np.stack([
         keras.utils.img_to_array(keras.utils.load_img(f, color_mode=mode, target_size=(height, width))) for f in files
     ]).astype("float32")
+
+
+def _dataset_images(name, data_dir, height, width, channels, limit=200):
+    """Up to ``limit`` training images of a dataset at the model's input size, float32 [0, 255]."""
+    import numpy as np
+
+    from keras_lightnets import data as data_lib
+    from keras_lightnets import validation
+
+    if height != width:
+        validation.fail("--calibration-dataset", name, f"a model with a square input (this one takes {height}x{width}); use --calibration-dir")
+    dataset = data_lib.load_dataset(name, data_dir, image_size=height, channels=channels)
+    batches = data_lib.make_batches(dataset.train, height, min(limit, dataset.train_size), dataset.num_classes,
+                                    training=False, cache=False)
+    images, _ = next(iter(batches))
+    return np.asarray(images, np.float32)
 
 
 def _export(args):
@@ -158,7 +202,10 @@ def _export(args):
 
     if args.model.endswith(".keras"):
         if not os.path.isfile(args.model):
-            raise ValueError(f"Invalid `model`: received {args.model!r}; allowed: an existing .keras file or a registered name.")
+            from keras_lightnets import validation
+
+            validation.fail("model", args.model, "an existing .keras file (e.g. runs/mobilenet_v1_digits/model.keras, "
+                            "written by `lightnets train`) or a name from `lightnets list`")
         model = keras.saving.load_model(args.model)
     else:
         from keras_lightnets.registry import default_resolution
@@ -171,9 +218,14 @@ def _export(args):
     images = None
     if args.calibration_dir:
         images = _load_images(args.calibration_dir, height, width, channels)
+    elif args.calibration_dataset:
+        images = _dataset_images(args.calibration_dataset, args.data_dir, height, width, channels)
     elif "int8" in quantizations:
-        raise ValueError("Invalid `--quantization`: received int8 without --calibration-dir; allowed: int8 with "
-                         "--calibration-dir pointing at real images (they calibrate the int8 ranges).")
+        raise LightnetsError(
+            "Invalid `--quantization`: received int8 without real images; allowed: int8 with "
+            "--calibration-dataset NAME (the training split of the dataset the model learned, e.g. "
+            "--calibration-dataset digits) or --calibration-dir FOLDER of JPEG/PNG images: they calibrate the int8 ranges."
+        )
     rows = export_and_measure(
         model, args.base_dir, args.tflite_dir or os.path.join(args.base_dir, "tflite"), quantizations,
         sample_images=images[:32] if images is not None else None, representative_data=images,
@@ -186,38 +238,49 @@ def _export(args):
     return 1 if failed else 0
 
 
-def main(argv=None):
-    """Entry point of the ``lightnets`` console script.
+def main(argv=None, keep_logs_until_exit=False):
+    """Runs one ``lightnets`` command.
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
+        keep_logs_until_exit: Leave native logs redirected to the log file after the command
+            (for a process that ends right after it, so exit-time library logs land there too).
 
     Returns:
-        Process exit status: 0 on success, 1 when an exported artifact fails its check, 2 on invalid arguments.
+        Process exit status: 0 on success, 1 when an exported artifact fails its check, 2 on invalid
+        arguments or missing data (:class:`~keras_lightnets.errors.LightnetsError`, reported in one
+        paragraph). Any other exception is a bug and propagates with its traceback.
     """
-    from keras_lightnets.train.flags import user_errors
+    from keras_lightnets.quiet import native_logs_to_file
 
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "list":
-            from keras_lightnets.registry import list_models
+    if args.command == "list":
+        from keras_lightnets.registry import list_models
 
-            print("\n".join(list_models()))
-        elif args.command == "profile":
-            if args.top is not None and args.top < 1:
-                raise ValueError(f"Invalid `--top`: received {args.top}; allowed: an integer >= 1.")
-            _profile(args)
-        elif args.command == "export":
-            return _export(args)
-        elif args.command == "train":
-            _train(args)
-        elif args.command == "evaluate":
-            _evaluate(args)
-    except user_errors() as error:  # ValueError, missing dataset/weights/strategy/extra
-        print(f"lightnets: error: {error}", file=sys.stderr)
-        return 2
+        print("\n".join(list_models()))
+        return 0
+    with native_logs_to_file(args.command, verbose=args.library_logs, keep_until_exit=keep_logs_until_exit):
+        try:
+            if args.command == "profile":
+                if args.top is not None and args.top < 1:
+                    raise LightnetsError(f"Invalid `--top`: received {args.top}; allowed: an integer >= 1.")
+                _profile(args)
+            elif args.command == "export":
+                return _export(args)
+            elif args.command == "train":
+                _train(args)
+            elif args.command == "evaluate":
+                _evaluate(args)
+        except LightnetsError as error:
+            print(f"lightnets {args.command}: error: {error}", file=sys.stderr)
+            return 2
     return 0
 
 
+def console(argv=None):
+    """Entry point of the ``lightnets`` console script (and of the recipes that wrap a command): exits."""
+    sys.exit(main(argv, keep_logs_until_exit=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -4,33 +4,82 @@ Names follow timm/keras conventions: ``mobilenet_v1_{alpha}_{resolution}``,
 ``mobilenet_v2_{alpha}_{resolution}``, ``efficientnet_b{0-7}``,
 ``xception``; the bare ``mobilenet_v1`` / ``mobilenet_v2`` mean alpha 1.0
 at 224.
+
+The registry is plain data (no Keras import): ``lightnets list`` and the
+command line's help read it without loading TensorFlow, and a builder is
+imported only when a model is created.
 """
 
+import dataclasses
+import importlib
 import re
+from typing import Callable, Dict, Tuple
 
 from keras_lightnets import validation
-from keras_lightnets.models.efficientnet import EfficientNet
-from keras_lightnets.models.mobilenet_v1 import IMAGENET_ALPHAS as V1_ALPHAS
-from keras_lightnets.models.mobilenet_v1 import IMAGENET_SIZES as V1_SIZES
-from keras_lightnets.models.mobilenet_v1 import MobileNetV1
-from keras_lightnets.models.mobilenet_v2 import IMAGENET_ALPHAS as V2_ALPHAS
-from keras_lightnets.models.mobilenet_v2 import IMAGENET_SIZES as V2_SIZES
-from keras_lightnets.models.mobilenet_v2 import MobileNetV2
-from keras_lightnets.models.mobilenet_v1 import FAMILY as V1_FAMILY
-from keras_lightnets.models.xception import FAMILY as XCEPTION_FAMILY
-from keras_lightnets.models.xception import Xception
+from keras_lightnets.errors import closest
+from keras_lightnets.models import catalog
 from keras_lightnets.scaling import EFFICIENTNET_TABLE
 
-_MOBILENET = re.compile(r"^mobilenet_(v1|v2)(?:_(\d+(?:\.\d+)?)_(\d+))?$")
-_EFFICIENTNET = re.compile(r"^efficientnet_b(\d)$")
-MOBILENET_DEFAULT_SIZE = V1_FAMILY.default_size
-_BUILDERS = {"v1": MobileNetV1, "v2": MobileNetV2}
+
+@dataclasses.dataclass(frozen=True)
+class FamilyEntry:
+    """One family's names and how a name maps to builder arguments.
+
+    Attributes:
+        builder: ``"module:function"`` of the public builder, imported on first use.
+        names: Every registered name of the family.
+        fixed: ``name -> dict`` of the keyword arguments the name fixes.
+        default_resolution: ``name -> int``, the input resolution a name is built for.
+        options: Builder arguments beyond keras.applications' common ones that the
+            training engine may pass (e.g. ``"alpha"``, ``"convolutions"``).
+    """
+
+    builder: str
+    names: Tuple[str, ...]
+    fixed: Callable[[str], Dict]
+    default_resolution: Callable[[str], int]
+    options: Tuple[str, ...] = ()
+
+    def load_builder(self):
+        """The builder function (imports its module, and Keras)."""
+        module, _, function = self.builder.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
-def _mobilenet_names(version, alphas, sizes):
-    names = [f"mobilenet_{version}"]
-    names += [f"mobilenet_{version}_{float(alpha)!r}_{size}" for alpha in alphas for size in sizes]
-    return names
+_FAMILIES = []
+
+
+def register_family(entry):
+    """Adds a family to the registry.
+
+    Args:
+        entry: A :class:`FamilyEntry` whose names are not registered yet.
+
+    Returns:
+        The entry.
+    """
+    taken = set(entry.names) & set(list_models())
+    if taken:
+        validation.fail("entry", entry.builder, f"a family whose names are not registered yet (taken: {sorted(taken)})")
+    _FAMILIES.append(entry)
+    return entry
+
+
+def _mobilenet(version, builder, alphas, sizes):
+    pattern = re.compile(rf"^mobilenet_{version}_(\d+(?:\.\d+)?)_(\d+)$")
+
+    def fixed(name):
+        match = pattern.match(name)
+        if not match:
+            return {}
+        return {"alpha": float(match.group(1)), "input_shape": (int(match.group(2)),) * 2 + (3,)}
+
+    def resolution(name):
+        return fixed(name).get("input_shape", (catalog.MOBILENET_DEFAULT_SIZE,))[0]
+
+    names = (f"mobilenet_{version}",) + tuple(f"mobilenet_{version}_{float(a)!r}_{s}" for a in alphas for s in sizes)
+    options = ("alpha", "convolutions") if version == "v1" else ("alpha",)
+    return FamilyEntry(builder, names, fixed, resolution, options)
 
 
 def list_models():
@@ -39,25 +88,27 @@ def list_models():
     Returns:
         list of str, each accepted by :func:`create_model`.
     """
-    names = _mobilenet_names("v1", V1_ALPHAS, V1_SIZES) + _mobilenet_names("v2", V2_ALPHAS, V2_SIZES)
-    names += [f"efficientnet_b{phi}" for phi in sorted(EFFICIENTNET_TABLE)] + ["xception"]
-    return sorted(names)
+    return sorted(name for entry in _FAMILIES for name in entry.names)
 
 
-def _resolve(name):
-    """Returns (builder, fixed keyword arguments) for a registered name."""
-    if not isinstance(name, str) or name not in list_models():
-        validation.fail("name", name, "one of keras_lightnets.list_models(), e.g. 'mobilenet_v1_0.5_160', 'efficientnet_b3'")
-    if name == "xception":
-        return Xception, {}
-    match = _EFFICIENTNET.match(name)
-    if match:
-        return EfficientNet, {"phi": int(match.group(1))}
-    version, alpha, size = _MOBILENET.match(name).groups()
-    fixed = {}
-    if alpha is not None:
-        fixed = {"alpha": float(alpha), "input_shape": (int(size), int(size), 3)}
-    return _BUILDERS[version], fixed
+def family_of(name):
+    """The :class:`FamilyEntry` of a registered name.
+
+    Args:
+        name: A name from :func:`list_models`.
+
+    Returns:
+        FamilyEntry.
+
+    Raises:
+        LightnetsError: the name is not registered; the message suggests the closest names.
+    """
+    for entry in _FAMILIES:
+        if isinstance(name, str) and name in entry.names:
+            return entry
+    suggestions = closest(name, list_models())
+    hint = f"did you mean {', '.join(map(repr, suggestions))}? " if suggestions else ""
+    validation.fail("name", name, f"a registered model name ({hint}`lightnets list` or kl.list_models() prints all)")
 
 
 def builder_of(name):
@@ -69,7 +120,8 @@ def builder_of(name):
     Returns:
         (builder, dict of fixed keyword arguments), e.g. ``(MobileNetV1, {"alpha": 0.5, ...})``.
     """
-    return _resolve(name)
+    entry = family_of(name)
+    return entry.load_builder(), entry.fixed(name)
 
 
 def create_model(name, **kwargs):
@@ -85,7 +137,7 @@ def create_model(name, **kwargs):
     Returns:
         ``keras.Model``.
     """
-    builder, fixed = _resolve(name)
+    builder, fixed = builder_of(name)
     for argument in ("alpha", "phi"):
         if argument in fixed and argument in kwargs and kwargs[argument] != fixed[argument]:
             validation.fail(argument, kwargs[argument], f"{fixed[argument]!r} (fixed by the name {name!r}), or leave it out")
@@ -102,9 +154,22 @@ def default_resolution(name):
     Returns:
         int: e.g. 224 for ``mobilenet_v2``, 240 for ``efficientnet_b1``.
     """
-    builder, fixed = _resolve(name)
-    if "input_shape" in fixed:
-        return fixed["input_shape"][0]
-    if "phi" in fixed:
-        return EFFICIENTNET_TABLE[fixed["phi"]][2]
-    return XCEPTION_FAMILY.default_size if builder is Xception else MOBILENET_DEFAULT_SIZE
+    return family_of(name).default_resolution(name)
+
+
+# The families.
+register_family(_mobilenet("v1", "keras_lightnets.models.mobilenet_v1:MobileNetV1",
+                           catalog.MOBILENET_V1_ALPHAS, catalog.MOBILENET_V1_SIZES))
+register_family(_mobilenet("v2", "keras_lightnets.models.mobilenet_v2:MobileNetV2",
+                           catalog.MOBILENET_V2_ALPHAS, catalog.MOBILENET_V2_SIZES))
+register_family(FamilyEntry(
+    "keras_lightnets.models.efficientnet:EfficientNet",
+    tuple(f"efficientnet_b{phi}" for phi in sorted(EFFICIENTNET_TABLE)),
+    lambda name: {"phi": int(name[len("efficientnet_b"):])},
+    lambda name: EFFICIENTNET_TABLE[int(name[len("efficientnet_b"):])][2],
+    ("drop_connect_rate",),
+))
+register_family(FamilyEntry(
+    "keras_lightnets.models.xception:Xception", ("xception",), lambda name: {},
+    lambda name: catalog.XCEPTION_DEFAULT_SIZE, ("convolutions",),
+))

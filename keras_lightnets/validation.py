@@ -1,11 +1,13 @@
 """Argument checks shared by every builder.
 
-Each check raises ``ValueError`` naming the argument, the value received and
+Each check raises :class:`~keras_lightnets.errors.LightnetsError` (a ``ValueError``) naming the argument, the value received and
 what is allowed, before any TensorFlow graph is built.
 """
 
 import numbers
 import os
+
+from keras_lightnets.errors import LightnetsError
 
 
 def fail(argument, value, allowed):
@@ -17,9 +19,9 @@ def fail(argument, value, allowed):
         allowed: Human-readable description of the allowed values.
 
     Raises:
-        ValueError: always.
+        LightnetsError: always (a ValueError).
     """
-    raise ValueError(f"Invalid `{argument}`: received {argument}={value!r}; allowed: {allowed}.")
+    raise LightnetsError(f"Invalid `{argument}`: received {argument}={value!r}; allowed: {allowed}.")
 
 
 def _is_real(value):

@@ -10,9 +10,12 @@ Preprocessing layers are never ported: ours carry fixed statistics.
 
 import dataclasses
 import os
-from typing import Callable, List
+import hashlib
+from typing import Callable, List, Optional
 
 import keras
+
+from keras_lightnets.errors import LightnetsError
 
 WEIGHTED_KINDS = {
     "Conv2D": "conv",
@@ -41,7 +44,7 @@ def set_layer_weights(layer, values):
         finalize()
 
 
-class WeightsUnavailableError(OSError):
+class WeightsUnavailableError(LightnetsError, OSError):
     """A published weights file is neither cached nor downloadable."""
 
 
@@ -54,11 +57,15 @@ class WeightSource:
         url: Where keras.applications publishes it.
         twin: Zero-argument callable returning the keras.applications model
             (``weights=None``) whose layout matches the file.
+        file_hash: The md5 (32 hex digits) or sha256 (64) keras.applications checks the file
+            against, or None where it publishes none (MobileNet, MobileNetV2: then every
+            array of the HDF5 file must read back).
     """
 
     filename: str
     url: str
     twin: Callable[[], keras.Model]
+    file_hash: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -156,7 +163,7 @@ def port_weights(source, destination, strict=True):
     pairs, unmatched, src_left = _pair(_units(source), _units(destination))
     if unmatched and strict:
         missing = ", ".join(f"{u.name} {u.shapes()}" for u in unmatched[:5])
-        raise ValueError(
+        raise LightnetsError(
             f"Invalid `source`: {source.name!r} has no weights for {len(unmatched)} layer(s) of "
             f"{destination.name!r} (first: {missing}); allowed: a model of the same architecture "
             "(same width, classes and include_top), or pass strict=False to copy what matches."
@@ -176,36 +183,91 @@ def keras_cache_dir():
     return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
 
 
+def file_problem(path, file_hash=None):
+    """Why a weights file cannot be used, or None when it is intact.
+
+    Args:
+        path: A local ``.h5`` file.
+        file_hash: Expected md5 (32 hex digits) or sha256 (64), or None to check instead that
+            the file is HDF5 and every array in it reads back (a truncated download fails this).
+
+    Returns:
+        None, or a short description such as ``"md5 0123... != published 902e..."``.
+    """
+    if file_hash:
+        algorithm = "sha256" if len(file_hash) == 64 else "md5"
+        digest = hashlib.new(algorithm)
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        actual = digest.hexdigest()
+        return None if actual == file_hash.lower() else f"{algorithm} {actual} != published {file_hash}"
+    import h5py
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(read)
+    except Exception as error:  # h5py raises OSError, KeyError, RuntimeError... for damaged files
+        return f"not a readable HDF5 file ({type(error).__name__}: {error})"
+    return None
+
+
 def fetch(source):
-    """Returns the local path of a published file, downloading it if needed.
+    """Returns the local path of a published file, downloading it if needed, checked for integrity.
+
+    A cached file that fails :func:`file_problem` (wrong hash, truncated) is deleted and
+    downloaded again; offline, that is an error naming the file.
 
     Args:
         source: :class:`WeightSource`.
 
     Raises:
-        WeightsUnavailableError: if the file is not cached and cannot be
-            downloaded (or ``KERAS_LIGHTNETS_OFFLINE=1`` forbids it); the
-            message names the file and where to put it.
+        WeightsUnavailableError: if the file is not cached (or is damaged) and cannot be
+            downloaded (or ``KERAS_LIGHTNETS_OFFLINE=1`` forbids it); the message names the
+            file, what is wrong with it and where to put a good copy.
     """
     cached = os.path.join(keras_cache_dir(), "models", source.filename)
-    if os.path.isfile(cached):
-        return cached
     advice = (
         f"On a machine with internet access download {source.url} and copy it to {cached} "
         "(set KERAS_HOME to use another cache root)."
     )
-    if os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0"):
+    offline = os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0")
+    state = "is not in the Keras cache"
+    if os.path.isfile(cached):
+        problem = file_problem(cached, source.file_hash)
+        if problem is None:
+            return cached
+        state = f"in the Keras cache ({cached}) is damaged: {problem}"
+        if offline:
+            raise WeightsUnavailableError(
+                f"ImageNet weights file {source.filename!r} {state}, and {OFFLINE_VARIABLE} forbids downloading "
+                f"it again. {advice}"
+            )
+        os.remove(cached)
+    elif offline:
         raise WeightsUnavailableError(
             f"ImageNet weights file {source.filename!r} is not in the Keras cache and {OFFLINE_VARIABLE} "
             f"forbids downloading. {advice}"
         )
     try:
-        return keras.utils.get_file(source.filename, source.url, cache_subdir="models", cache_dir=keras_cache_dir())
-    except Exception as error:  # network errors come in many types
+        path = keras.utils.get_file(source.filename, source.url, cache_subdir="models", cache_dir=keras_cache_dir(),
+                                    file_hash=source.file_hash)
+    except Exception as error:  # network errors come in many types; a hash mismatch is a ValueError
+        if os.path.exists(cached):  # nothing half-written or unverified stays in the cache
+            os.remove(cached)
         raise WeightsUnavailableError(
-            f"ImageNet weights file {source.filename!r} is not in the Keras cache and could not be "
+            f"ImageNet weights file {source.filename!r} {state} and could not be "
             f"downloaded ({type(error).__name__}: {error}). {advice}"
         ) from None
+    problem = file_problem(path, source.file_hash)
+    if problem is not None:
+        os.remove(path)
+        raise WeightsUnavailableError(f"The downloaded {source.filename!r} from {source.url} is damaged: {problem}. {advice}")
+    return path
 
 
 def load_imagenet(model, source):

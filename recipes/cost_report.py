@@ -9,7 +9,7 @@ import argparse
 import sys
 
 import keras_lightnets as kl
-from keras_lightnets.profile import human
+from keras_lightnets.profiling import human
 from keras_lightnets.registry import default_resolution
 
 # Multiply-adds published by the papers (MobileNetV1 1704.04861, V2 1801.04381, EfficientNet 1905.11946).
@@ -49,7 +49,7 @@ def main(argv=None):
         for name in args.models:
             print(f"profiling {name} ...", file=sys.stderr, flush=True)
             rows.append(report_row(name))
-    except ValueError as error:
+    except kl.LightnetsError as error:
         print(f"cost_report: error: {error}", file=sys.stderr)
         return 2
     if args.markdown:
@@ -65,4 +65,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from keras_lightnets.quiet import native_logs_to_file
+
+    with native_logs_to_file("cost_report", keep_until_exit=True):
+        status = main()
+    sys.exit(status)

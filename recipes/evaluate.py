@@ -9,4 +9,4 @@ import sys
 from keras_lightnets import cli
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["evaluate", *sys.argv[1:]]))
+    cli.console(["evaluate", *sys.argv[1:]])

@@ -12,7 +12,7 @@ accelerator, and prints size, parity with Keras and latency. Same flags as
 
 import sys
 
-from keras_lightnets.cli import main
+from keras_lightnets.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main(["export", *sys.argv[1:]]))
+    console(["export", *sys.argv[1:]])

@@ -15,9 +15,9 @@ from keras_lightnets.train.presets import preset
 if __name__ == "__main__":
     run_training_recipe(
         {
-            "digits": preset("digits", output_dir="runs/mobilenet_v1_digits"),
-            "fashion_mnist": preset("fashion_mnist", output_dir="runs/mobilenet_v1_fashion_mnist"),
-            "mobilenet_v1_imagenet": preset("mobilenet_v1_imagenet", output_dir="runs/mobilenet_v1_imagenet"),
+            "digits": preset("digits"),  # runs/mobilenet_v1_digits
+            "fashion_mnist": preset("fashion_mnist"),  # runs/mobilenet_v1_fashion_mnist
+            "mobilenet_v1_imagenet": preset("mobilenet_v1_imagenet"),  # runs/mobilenet_v1_imagenet2012
         },
         __doc__,
     )

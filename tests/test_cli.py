@@ -86,4 +86,112 @@ def test_export_fails_naming_an_artifact_outside_its_tolerance(tmp_path, capsys,
 
 def test_export_int8_needs_calibration_images(tmp_path, capsys):
     assert main(["export", "mobilenet_v1_0.25_128", "--base-dir", str(tmp_path), "--quantization", "int8"]) == 2
-    assert "--calibration-dir" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--calibration-dir" in err and "--calibration-dataset digits" in err
+
+
+def _fresh(code, timeout=300, env=None):
+    """Runs ``code`` in a fresh interpreter; returns the completed process (asserting success)."""
+    import os
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+HEAVY = ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "ai_edge_litert", "tensorflow_datasets")
+
+
+def test_help_and_list_do_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from keras_lightnets.cli import COMMANDS, main\n"
+        "assert main(['list']) == 0\n"
+        "for argv in [['--help']] + [[name, '--help'] for name, _ in COMMANDS if name != 'list']:\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as done:\n"
+        "        assert done.code == 0, argv\n"
+        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = _fresh(code).stdout
+    assert "LOADED []" in out
+    for name in ("list", "profile", "train", "evaluate", "export"):  # the top-level help names every command
+        assert f"    {name} " in out.split("usage: lightnets [-h]")[1].split("usage:")[0]
+
+
+def test_import_is_lazy_and_subpackages_are_attributes():
+    code = (
+        "import sys\n"
+        "import keras_lightnets as kl\n"
+        f"print('AFTER_IMPORT', [m for m in {HEAVY!r} if m in sys.modules])\n"
+        "assert all(callable(f) for f in (kl.compress.prune, kl.export.to_tflite, kl.train.fit, kl.data.load_dataset))\n"
+        "print('AFTER_ATTRIBUTES', [m for m in ('tensorflow_model_optimization', 'tf_keras', 'ai_edge_litert') if m in sys.modules])\n"
+        "assert {'EfficientNet', 'compress', 'LightnetsError'} <= set(dir(kl)) and 'EfficientNet' in kl.__all__\n"
+        "assert callable(kl.profile) and kl.profile is kl.profiling.profile\n"
+    )
+    out = _fresh(code).stdout
+    assert "AFTER_IMPORT []" in out and "AFTER_ATTRIBUTES []" in out
+
+
+def test_saved_layers_load_after_importing_the_library_first(tmp_path):
+    """`import keras_lightnets` before `import keras` still registers our serializable classes."""
+    path = tmp_path / "separable.keras"
+    code = (
+        "import keras_lightnets as kl, keras, numpy as np\n"
+        "inputs = keras.Input((8, 8, 3))\n"
+        "model = keras.Model(inputs, kl.SeparableConv(4)(inputs))\n"
+        f"model.save({str(path)!r})\n"
+    )
+    _fresh(code)
+    for first in ("import keras_lightnets, keras", "import keras, keras_lightnets"):
+        out = _fresh(f"{first}\nprint(type(keras.saving.load_model({str(path)!r}).layers[1]).__name__)").stdout
+        assert out.split() == ["SeparableConv"], first
+
+
+def test_unknown_names_suggest_the_closest(capsys):
+    assert main(["profile", "mobilenet_v2_035"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'mobilenet_v2_0.35_96'" in err and "`lightnets list`" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_usage_errors_are_one_paragraph():
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "keras_lightnets.cli", "train", "--preset", "nope"],
+                          capture_output=True, text=True, env=os.environ.copy())
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'nope'" in done.stderr and "--help" in done.stderr and "usage:" not in done.stderr
+
+
+def test_only_our_errors_exit_2_a_bug_keeps_its_traceback(monkeypatch):
+    import pytest
+
+    import keras_lightnets as kl
+    from keras_lightnets import cli
+
+    assert issubclass(kl.LightnetsError, ValueError)
+    monkeypatch.setattr(cli, "_profile", lambda args: (_ for _ in ()).throw(KeyError("internal")))
+    with pytest.raises(KeyError, match="internal"):
+        main(["profile", "mobilenet_v1"])
+    monkeypatch.setattr(cli, "_profile", lambda args: (_ for _ in ()).throw(ValueError("not ours")))
+    with pytest.raises(ValueError, match="not ours"):
+        main(["profile", "mobilenet_v1"])
+
+
+def test_commands_are_quiet_unless_verbose(tmp_path):
+    """TensorFlow's native logs (banners, absl's pre-init warning) go to a named log file; --verbose brings them back."""
+    import os
+
+    env = {**os.environ, "KERAS_LIGHTNETS_LOG_DIR": str(tmp_path)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    command = [sys.executable, "-m", "keras_lightnets.cli", "profile", "mobilenet_v1_0.25_128"]
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stdout.startswith("mobilenet_0.25_128")
+    logs = list(tmp_path.glob("lightnets-profile-*.log"))
+    assert len(logs) == 1 and quiet.stderr.strip().splitlines() == [f"(TensorFlow and LiteRT logs: {logs[0]})"]
+    assert "absl::InitializeLog" in logs[0].read_text()
+    loud = subprocess.run(command + ["--verbose"], capture_output=True, text=True, env=env, timeout=300)
+    assert loud.returncode == 0 and "absl::InitializeLog" in loud.stderr

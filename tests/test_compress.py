@@ -43,10 +43,11 @@ def test_bridge_round_trip_keeps_outputs(family):
     x = images((2, *model.input_shape[1:]))
     expected = model.predict(x, verbose=0)
     assert_depends_on_input(expected)
-    # float32 rounding grows with the activations: measured 1e-6 relative per layer, 2.4e-5 on EfficientNet's
-    # probabilities; a wrong layer moves them by > 1e-2.
-    np.testing.assert_allclose(legacy.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(back.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    # float32 rounding grows with the activations (tf_keras runs the fused batch-norm kernel, Keras 3 its
+    # composition): measured 1e-6 relative per layer, 2.4e-5 to 3e-4 on EfficientNet's probabilities
+    # depending on what ran before in the process; a wrong layer moves them by > 1e-2.
+    np.testing.assert_allclose(legacy.predict(x, verbose=0), expected, rtol=5e-4, atol=1e-5)
+    np.testing.assert_allclose(back.predict(x, verbose=0), expected, rtol=5e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("family", ["mobilenet_v1"] + [pytest.param(f, marks=pytest.mark.slow) for f in FAMILY_NAMES[1:]])

@@ -143,7 +143,7 @@ def test_a_real_run_writes_everything_and_its_model_evaluates_the_same(digits_ru
 
     assert names <= set(os.listdir(run_dir)) and "backup" not in os.listdir(run_dir)
     assert [row["epoch"] for row in digits_run.history] == [0, 1]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(digits_run.history[0])
+    assert {"loss", "accuracy", "test_loss", "test_accuracy", "learning_rate"} <= set(digits_run.history[0])
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     assert summary["test_images"] == 359 and summary["xla"] is _has_accelerator()  # TINY keeps xla="auto"
     assert summary["params"] == digits_run.model.count_params()
@@ -277,3 +277,23 @@ def test_standard_twin_of_mobilenet_matches_the_papers_conv_mobilenet():
     assert cost.macs == pytest.approx(4866e6, rel=1e-3) and cost.separable_pairs == 0
     with pytest.raises(ValueError, match="Invalid `convolutions`"):
         kl.MobileNetV1(convolutions="standard", weights="imagenet")
+
+
+def test_the_final_report_says_what_each_saved_model_is(digits_run):
+    """model.keras is the last epoch, checkpoints/best.keras the best test epoch: both in summary.json and the report."""
+    import json
+    import os
+
+    from keras_lightnets.train.engine import report_lines
+
+    with open(os.path.join(digits_run.run_dir, "summary.json")) as handle:
+        summary = json.load(handle)
+    best = summary["best_checkpoint"]
+    accuracies = [row["test_accuracy"] for row in digits_run.history]
+    assert best["test_accuracy"] == pytest.approx(max(accuracies)) and best["epoch"] == accuracies.index(max(accuracies)) + 1
+    assert summary["test_accuracy"] == pytest.approx(digits_run.summary["test_accuracy"])
+    measured = evaluate_saved_model(os.path.join(digits_run.run_dir, best["path"]), "digits")["accuracy"]
+    assert measured == pytest.approx(best["test_accuracy"], abs=1e-6)  # the file is the epoch it claims to be
+    text = "\n".join(report_lines(digits_run))
+    assert f"test accuracy {summary['test_accuracy']:.4f}" in text and f"{best['test_accuracy']:.4f}" in text
+    assert "model.keras" in text and "checkpoints/best.keras" in text and "last epoch" in text

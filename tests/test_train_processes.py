@@ -12,7 +12,7 @@ import pytest
 
 from keras_lightnets.train.history import read_history
 
-TRAIN = [sys.executable, "-m", "keras_lightnets.cli", "train", "--alpha", "0.25", "--batch-size", "32", "--verbose", "2"]
+TRAIN = [sys.executable, "-m", "keras_lightnets.cli", "train", "--alpha", "0.25", "--batch-size", "32", "--progress", "2"]
 
 
 def _env(**extra):

@@ -33,9 +33,19 @@ def test_imagenet_weights_come_from_the_keras_cache(keras_home, ka_builder, ours
     assert_same_outputs(run(published, x), model, x, atol=1e-5)
 
 
-def test_imagenet_feature_extractor_file_for_xception(keras_home):
+def _md5(path):
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_imagenet_feature_extractor_file_for_xception(keras_home, monkeypatch):
+    from keras_lightnets.models import xception
+
     published = randomize(keras.applications.Xception(include_top=False, weights=None, input_shape=(96, 96, 3)))
-    _publish(published, keras_home / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    path = keras_home / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    _publish(published, path)
+    monkeypatch.setitem(xception.WEIGHTS_HASHES, False, _md5(path))  # this test's file stands in for the published one
     model = kl.Xception(include_top=False, weights="imagenet", input_shape=(96, 96, 3), include_preprocessing=False)
     x = images((2, 96, 96, 3), low=-1, high=1)
     assert_same_outputs(run(published, x), model, x, atol=1e-4)
@@ -57,3 +67,57 @@ def test_missing_imagenet_file_names_the_file_and_the_place(keras_home):
     assert "efficientnetb0.h5" in message
     assert str(keras_home / "models" / "efficientnetb0.h5") in message
     assert "https://storage.googleapis.com/keras-applications/efficientnetb0.h5" in message
+
+
+def test_published_hashes_are_keras_applications_own():
+    """Our md5 table must be the one keras.applications checks (read from its source; fails loudly if Keras moves it)."""
+    import inspect
+    import re
+
+    from keras.src.applications import efficientnet as ka_efficientnet
+    from keras.src.applications import xception as ka_xception
+
+    from keras_lightnets.models import efficientnet, xception
+
+    assert {f"b{phi}": pair for phi, pair in efficientnet.WEIGHTS_HASHES.items()} == ka_efficientnet.WEIGHTS_HASHES
+    assert re.findall(r'file_hash="([0-9a-f]{32})"', inspect.getsource(ka_xception)) == [
+        xception.WEIGHTS_HASHES[True], xception.WEIGHTS_HASHES[False]]
+
+
+def test_a_damaged_cached_file_is_an_error_naming_it_when_offline(keras_home, monkeypatch):
+    monkeypatch.setenv("KERAS_LIGHTNETS_OFFLINE", "1")
+    cached = keras_home / "models" / "efficientnetb0_notop.h5"
+    cached.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(1000))  # a truncated download
+    with pytest.raises(ValueError, match="damaged: md5 .* != published 50bc09e76180e00e4465e1a485ddc09d") as raised:
+        kl.EfficientNet(0, include_top=False, weights="imagenet", input_shape=(64, 64, 3))
+    assert str(cached) in str(raised.value) and isinstance(raised.value, kl.WeightsUnavailableError)
+
+
+def test_a_truncated_file_without_a_published_hash_is_detected(keras_home, monkeypatch):
+    """MobileNet's files have no published hash: every array must read back."""
+    monkeypatch.setenv("KERAS_LIGHTNETS_OFFLINE", "1")
+    cached = keras_home / "models" / "mobilenet_2_5_128_tf.h5"
+    _publish(keras.applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, weights=None), cached)
+    kl.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3), weights="imagenet")  # intact: loads
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])
+    with pytest.raises(kl.WeightsUnavailableError, match="damaged: not a readable HDF5 file"):
+        kl.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3), weights="imagenet")
+
+
+def test_a_damaged_cached_file_is_fetched_again_when_online(keras_home, tmp_path, monkeypatch):
+    """The real download path (keras.utils.get_file) from a file:// URL: the damaged copy is replaced and verified."""
+    from keras_lightnets.weights import WeightSource, fetch
+
+    monkeypatch.delenv("KERAS_LIGHTNETS_OFFLINE", raising=False)
+    good = tmp_path / "served" / "weights.h5"
+    good.parent.mkdir()
+    _publish(keras.applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, weights=None), good)
+    source = WeightSource("weights.h5", good.as_uri(), twin=None, file_hash=_md5(good))
+    cached = keras_home / "models" / "weights.h5"
+    cached.write_bytes(good.read_bytes()[:5000])
+    assert fetch(source) == str(cached)
+    assert cached.read_bytes() == good.read_bytes()
+    wrong = WeightSource("other.h5", good.as_uri(), twin=None, file_hash="0" * 32)
+    with pytest.raises(kl.WeightsUnavailableError, match="other.h5"):
+        fetch(wrong)  # a download that does not match its hash is refused
+    assert not (keras_home / "models" / "other.h5").exists()

@@ -23,14 +23,24 @@ Example::
     compress.to_int8_tflite(qat, "model_int8.tflite")
 """
 
-from keras_lightnets.compress.backend import CompressionUnavailableError
-from keras_lightnets.compress.bridge import to_keras, to_tf_keras
-from keras_lightnets.compress.pruning import is_pruned, prune, pruning_callbacks, pruning_schedule, strip
-from keras_lightnets.compress.quantization import is_quantize_aware, quantize_aware, quantize_scope, to_int8_tflite
-from keras_lightnets.compress.sparsity import LayerSparsity, SparsityReport, sparsity_report
+from keras_lightnets.lazy import attach as _attach
 
-__all__ = [
-    "CompressionUnavailableError", "LayerSparsity", "SparsityReport", "is_pruned", "is_quantize_aware", "prune",
-    "pruning_callbacks", "pruning_schedule", "quantize_aware", "quantize_scope", "sparsity_report", "strip",
-    "to_int8_tflite", "to_keras", "to_tf_keras",
-]
+_ATTRIBUTES = {
+    "CompressionUnavailableError": "keras_lightnets.compress.backend",
+    "LayerSparsity": "keras_lightnets.compress.sparsity",
+    "SparsityReport": "keras_lightnets.compress.sparsity",
+    "is_pruned": "keras_lightnets.compress.pruning",
+    "is_quantize_aware": "keras_lightnets.compress.quantization",
+    "prune": "keras_lightnets.compress.pruning",
+    "pruning_callbacks": "keras_lightnets.compress.pruning",
+    "pruning_schedule": "keras_lightnets.compress.pruning",
+    "quantize_aware": "keras_lightnets.compress.quantization",
+    "quantize_scope": "keras_lightnets.compress.quantization",
+    "sparsity_report": "keras_lightnets.compress.sparsity",
+    "strip": "keras_lightnets.compress.pruning",
+    "to_int8_tflite": "keras_lightnets.compress.quantization",
+    "to_keras": "keras_lightnets.compress.bridge",
+    "to_tf_keras": "keras_lightnets.compress.bridge",
+}
+
+__getattr__, __dir__, __all__ = _attach(__name__, _ATTRIBUTES)

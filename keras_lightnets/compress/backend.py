@@ -10,11 +10,13 @@ keras_lightnets reads ``tf.keras`` (every module imports Keras 3 as ``keras``).
 import importlib
 import os
 
+from keras_lightnets.errors import MissingExtraError
+
 _LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 INSTALL_HINT = 'install the compression extra: pip install "keras_lightnets[compress]"'
 
 
-class CompressionUnavailableError(ImportError):
+class CompressionUnavailableError(MissingExtraError):
     """tensorflow-model-optimization or tf_keras is not installed."""
 
 

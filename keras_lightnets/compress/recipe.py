@@ -23,7 +23,20 @@ import numpy as np
 from keras_lightnets import validation
 from keras_lightnets.export.atomic import atomic_write_bytes
 
-DEFAULT_MODEL = os.path.join("runs", "digits", "model.keras")
+DEFAULT_MODEL = os.path.join("runs", "mobilenet_v1_digits", "model.keras")  # the main job's model
+
+
+def default_output_dir(model_path, recipe):
+    """Where a recipe's results go by default: ``<the model's run directory>/<recipe>``.
+
+    Args:
+        model_path: The ``.keras`` file being compressed, e.g. ``runs/mobilenet_v1_digits/model.keras``.
+        recipe: ``"pruned"`` or ``"qat"``.
+
+    Returns:
+        str, e.g. ``runs/mobilenet_v1_digits/pruned``.
+    """
+    return os.path.join(os.path.dirname(os.fspath(model_path)) or ".", recipe)
 
 
 @dataclasses.dataclass
@@ -144,7 +157,7 @@ def recipe_parser(description, output_dir, epochs, learning_rate):
 
     Args:
         description: ``--help`` text.
-        output_dir: Default ``--output-dir``.
+        output_dir: Name of the default ``--output-dir`` inside the model's run directory (``"pruned"``, ``"qat"``).
         epochs: Default ``--epochs``.
         learning_rate: Default ``--learning-rate``.
 
@@ -160,13 +173,20 @@ def recipe_parser(description, output_dir, epochs, learning_rate):
     parser.add_argument("--epochs", type=int, default=epochs, help=f"fine-tuning epochs (default {epochs})")
     parser.add_argument("--learning-rate", type=float, default=learning_rate, help=f"SGD learning rate (default {learning_rate:g})")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    parser.add_argument("--output-dir", default=output_dir, help=f"where results go (default {output_dir})")
+    parser.add_argument("--output-dir", default=None,
+                        help=f"where results go (default: {output_dir}/ in the model's run directory, "
+                             f"e.g. {default_output_dir(DEFAULT_MODEL, output_dir)})")
+    parser.set_defaults(output_recipe=output_dir)
+    from keras_lightnets.train.flags import add_logs_flag
+
+    add_logs_flag(parser)
     return parser
 
 
 def session_from_flags(args):
     """A :class:`Session` from the flags of :func:`recipe_parser`."""
-    return open_session(args.model, args.dataset, args.data_dir, args.output_dir, args.batch_size)
+    output_dir = args.output_dir or default_output_dir(args.model, args.output_recipe)
+    return open_session(args.model, args.dataset, args.data_dir, output_dir, args.batch_size)
 
 
 def fine_tune(session, legacy_model, epochs, learning_rate, callbacks=()):

@@ -1,14 +1,17 @@
 """Datasets and the input pipeline: embedded digits, Fashion-MNIST, tfds, image folders."""
 
-from keras_lightnets.data.augment import POLICIES as AUGMENT_POLICIES
-from keras_lightnets.data.augment import make_augmenter
-from keras_lightnets.data.digits import load_digits
-from keras_lightnets.data.errors import DatasetNotFoundError
-from keras_lightnets.data.fashion_mnist import load_fashion_mnist
-from keras_lightnets.data.pipeline import check_batch_size, make_batches
-from keras_lightnets.data.sources import ImageData, load_dataset
+from keras_lightnets.lazy import attach as _attach
 
-__all__ = [
-    "AUGMENT_POLICIES", "DatasetNotFoundError", "ImageData", "check_batch_size", "load_dataset",
-    "load_digits", "load_fashion_mnist", "make_augmenter", "make_batches",
-]
+_ATTRIBUTES = {
+    "AUGMENT_POLICIES": "keras_lightnets.data.augment:POLICIES",
+    "DatasetNotFoundError": "keras_lightnets.data.errors",
+    "ImageData": "keras_lightnets.data.sources",
+    "check_batch_size": "keras_lightnets.data.pipeline",
+    "load_dataset": "keras_lightnets.data.sources",
+    "load_digits": "keras_lightnets.data.digits",
+    "load_fashion_mnist": "keras_lightnets.data.fashion_mnist",
+    "make_augmenter": "keras_lightnets.data.augment",
+    "make_batches": "keras_lightnets.data.pipeline",
+}
+
+__getattr__, __dir__, __all__ = _attach(__name__, _ATTRIBUTES)

@@ -7,6 +7,7 @@ Ships inside scikit-learn, so it works offline. Pixels (0..16) are scaled to
 import numpy as np
 
 from keras_lightnets import validation
+from keras_lightnets.errors import MissingExtraError
 
 CLASSES = 10
 
@@ -29,7 +30,7 @@ def load_digits(image_size=32, channels=1, test_fraction=0.2, seed=0):
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
-        raise ImportError("The digits dataset ships with scikit-learn: pip install scikit-learn") from None
+        raise MissingExtraError("The digits dataset ships with scikit-learn: pip install scikit-learn") from None
     import tensorflow as tf
 
     digits = sklearn_digits()

@@ -1,5 +1,7 @@
 """The error raised when a dataset's files are not on this machine."""
 
+from keras_lightnets.errors import LightnetsError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(LightnetsError, FileNotFoundError):
     """A dataset is missing or laid out wrongly; the message says how to prepare it."""

@@ -1,6 +1,7 @@
 """tensorflow-datasets by name, offline: data must already be prepared in ``data_dir``."""
 
 from keras_lightnets.data.errors import DatasetNotFoundError
+from keras_lightnets.errors import MissingExtraError
 
 TEST_SPLITS = ("test", "validation")
 
@@ -42,7 +43,7 @@ def load_tfds(name, data_dir=None, test_fraction=0.2):
     try:
         import tensorflow_datasets as tfds
     except ImportError:
-        raise ImportError('tfds datasets need tensorflow-datasets: pip install "keras_lightnets[data]"') from None
+        raise MissingExtraError('tfds datasets need tensorflow-datasets: pip install "keras_lightnets[data]"') from None
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:

@@ -13,6 +13,7 @@ import numpy as np
 from keras_lightnets import validation
 from keras_lightnets.export import runtime
 from keras_lightnets.export.runtime import LiteRTModel
+from keras_lightnets.errors import MissingExtraError
 
 ACCELERATORS = ("cpu", "gpu")
 _PROBE_SCRIPT = runtime.__file__
@@ -23,7 +24,7 @@ def _require_litert():
     try:
         from ai_edge_litert import compiled_model  # noqa: F401
     except ImportError:
-        raise ImportError("Running .tflite files needs LiteRT: pip install 'keras_lightnets[lite]'") from None
+        raise MissingExtraError("Running .tflite files needs LiteRT: pip install 'keras_lightnets[lite]'") from None
 
 
 def load(path, accelerator="cpu", num_threads=2):
@@ -94,6 +95,7 @@ def gpu_check(path, images=None, runs=20, timeout=600):
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return GpuCheck(False, False, "", None, None, f"timed out after {timeout}s")
+        _to_native_stderr(f"--- LiteRT GPU accelerator check of {os.fspath(path)}\n{done.stderr}")
         match = _ADAPTER.search(done.stderr)
         adapter = match.group(1).strip() if match else ""
         if done.returncode != 0 or not os.path.exists(result_path):
@@ -103,6 +105,15 @@ def gpu_check(path, images=None, runs=20, timeout=600):
             result = json.load(handle)
         outputs = dict(np.load(outputs_path)) if images is not None else None
         return GpuCheck(True, result["fully_accelerated"], adapter, result["latency_ms"], outputs, "")
+
+
+def _to_native_stderr(text):
+    """Writes the subprocess's LiteRT logs where this process's own native logs go: file descriptor 2
+    (a command's log file, see :mod:`keras_lightnets.quiet`, or the terminal with ``--verbose``)."""
+    try:
+        os.write(2, text.encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
 
 
 def vulkan_driver_present():

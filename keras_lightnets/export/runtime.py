@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from keras_lightnets.errors import LightnetsError
+
 SIGNATURE = "serving_default"
 
 
@@ -70,7 +72,7 @@ class LiteRTModel:
         images = np.asarray(images, np.float32)
         step = self.input_shape[0]
         if len(images) % step:
-            raise ValueError(
+            raise LightnetsError(
                 f"Invalid `images`: received {len(images)} images; allowed: a multiple of the file's batch size {step}."
             )
         chunks = [self.run_batch(images[i : i + step]) for i in range(0, len(images), step)]

@@ -11,6 +11,7 @@ from keras_lightnets import validation
 from keras_lightnets.export import signatures
 from keras_lightnets.export.atomic import atomic_directory, remove_stale_temporaries
 from keras_lightnets.inference import serving_model
+from keras_lightnets.errors import MissingExtraError
 
 DEFAULT_BASE_DIR = "saved_models"
 SERVING_SIGNATURE = "serving_default"
@@ -114,7 +115,7 @@ def to_saved_model(
     if warmup is None:
         warmup = _serving_available()
     elif warmup and not _serving_available():
-        raise ImportError("warmup=True needs tensorflow-serving-api: pip install 'keras_lightnets[serving]'")
+        raise MissingExtraError("warmup=True needs tensorflow-serving-api: pip install 'keras_lightnets[serving]'")
 
     model_dir = os.path.join(base_dir, name)
     remove_stale_temporaries(model_dir)

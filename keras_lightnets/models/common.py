@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_lightnets import validation, weights as weights_lib
 from keras_lightnets.layers.context import BuildContext
-from keras_lightnets.models import inputs as inputs_lib
+from keras_lightnets.models import catalog, inputs as inputs_lib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -136,7 +136,7 @@ def _head(ctx, x, family, args, dropout):
     )(x)
 
 
-CONVOLUTIONS = ("separable", "standard")
+CONVOLUTIONS = catalog.CONVOLUTIONS
 
 
 def check_convolutions(convolutions, weights):

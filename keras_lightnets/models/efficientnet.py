@@ -37,6 +37,19 @@ ROLE_SUFFIXES = {
 }
 
 
+# md5 of keras.applications' published files, (with classifier, without), as keras.applications checks them.
+WEIGHTS_HASHES = {
+    0: ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+    1: ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+    2: ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+    3: ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+    4: ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+    5: ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+    6: ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+    7: ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+}
+
+
 def _names(stage, repeat):
     prefix = f"block{stage + 1}{chr(repeat + 97)}_"
     return {role: prefix + suffix for role, suffix in ROLE_SUFFIXES.items()}
@@ -61,6 +74,7 @@ def _imagenet_source(phi, scaling_mode, include_top, input_shape, classes, class
         filename, WEIGHTS_URL + filename,
         lambda: twin(include_top=include_top, weights=None, input_shape=input_shape, classes=classes,
                      classifier_activation=classifier_activation),
+        file_hash=WEIGHTS_HASHES[phi][0 if include_top else 1],
     )
 
 

@@ -4,19 +4,19 @@ import keras
 
 from keras_lightnets import validation
 from keras_lightnets.layers.separable import separable_block
-from keras_lightnets.models import common
+from keras_lightnets.models import catalog, common
 from keras_lightnets.models.inputs import spatial_size
 from keras_lightnets.weights import WeightSource
 
-FAMILY = common.Family(default_size=224, min_size=32, preprocessing="symmetric", head="conv")
+FAMILY = common.Family(default_size=catalog.MOBILENET_DEFAULT_SIZE, min_size=32, preprocessing="symmetric", head="conv")
 STEM_FILTERS = 32
 # (pointwise filters, depthwise stride) of blocks 1..13.
 BLOCKS = (
     (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
     (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
 )
-IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
-IMAGENET_SIZES = (128, 160, 192, 224)
+IMAGENET_ALPHAS = catalog.MOBILENET_V1_ALPHAS
+IMAGENET_SIZES = catalog.MOBILENET_V1_SIZES
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 
 

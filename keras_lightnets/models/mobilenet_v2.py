@@ -4,18 +4,18 @@ import keras
 
 from keras_lightnets import validation
 from keras_lightnets.layers.inverted_residual import inverted_residual_block
-from keras_lightnets.models import common
+from keras_lightnets.models import catalog, common
 from keras_lightnets.models.inputs import spatial_size
 from keras_lightnets.scaling import make_divisible
 from keras_lightnets.weights import WeightSource
 
-FAMILY = common.Family(default_size=224, min_size=32, preprocessing="symmetric", head="dense", bn_momentum=0.999)
+FAMILY = common.Family(default_size=catalog.MOBILENET_DEFAULT_SIZE, min_size=32, preprocessing="symmetric", head="dense", bn_momentum=0.999)
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 # (expansion, output filters, repeats, first stride): Table 2 of the paper.
 STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-IMAGENET_SIZES = (96, 128, 160, 192, 224)
+IMAGENET_ALPHAS = catalog.MOBILENET_V2_ALPHAS
+IMAGENET_SIZES = catalog.MOBILENET_V2_SIZES
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 
 

@@ -10,10 +10,12 @@ import keras
 
 from keras_lightnets import validation
 from keras_lightnets.layers.separable import separable_block
-from keras_lightnets.models import common
+from keras_lightnets.models import catalog, common
 from keras_lightnets.weights import WeightSource
 
-FAMILY = common.Family(default_size=299, min_size=71, preprocessing="symmetric", head="dense")
+# md5 of keras.applications' published files (include_top -> hash), as keras.applications checks them.
+WEIGHTS_HASHES = {True: "0a58e3b7378bc2990ea3b43d5981f1f6", False: "b0042744bf5b25fce3cb969f33bebb97"}
+FAMILY = common.Family(default_size=catalog.XCEPTION_DEFAULT_SIZE, min_size=71, preprocessing="symmetric", head="dense")
 # Entry-flow blocks 2-4: output filters; each ends with max-pool and a strided 1x1 shortcut.
 ENTRY = (128, 256, 728)
 MIDDLE_BLOCKS = 8
@@ -96,6 +98,7 @@ def Xception(
                 include_top=include_top, weights=None, input_shape=shape, classes=classes,
                 classifier_activation=classifier_activation,
             ),
+            file_hash=WEIGHTS_HASHES[include_top],
         )
 
     def body(ctx, x):

@@ -53,20 +53,20 @@ def compare(config, overwrite=False):
     """
     import keras
 
-    from keras_lightnets.profile import profile
+    from keras_lightnets.profiling import profile
     from keras_lightnets.train.engine import fit_or_reuse
     from keras_lightnets.train.history import read_history
 
     rows = {}
     for kind in KINDS:
-        run_config = config.replace(convolutions=kind, output_dir=os.path.join(config.output_dir, kind))
+        run_config = config.replace(convolutions=kind, output_dir=os.path.join(config.run_dir, kind))
         summary = fit_or_reuse(run_config, overwrite)
-        model = keras.saving.load_model(os.path.join(run_config.output_dir, "model.keras"))
+        model = keras.saving.load_model(os.path.join(run_config.run_dir, "model.keras"))
         cost = profile(model)
         rows[kind] = {
             "params": int(cost.params), "macs": int(cost.macs), "test_accuracy": summary["test_accuracy"],
             "train_seconds": summary["train_seconds_this_process"], "latency_ms": round(cpu_latency_ms(model), 3),
-            "run_dir": run_config.output_dir, "history": read_history(os.path.join(run_config.output_dir, "history.csv")),
+            "run_dir": run_config.run_dir, "history": read_history(os.path.join(run_config.run_dir, "history.csv")),
         }
     write_report(rows, config)
     return rows
@@ -94,14 +94,14 @@ def format_table(rows):
 
 
 def write_report(rows, config):
-    """Writes ``comparison.md``, ``comparison.json`` and ``comparison.png`` in ``config.output_dir``."""
-    os.makedirs(config.output_dir, exist_ok=True)
+    """Writes ``comparison.md``, ``comparison.json`` and ``comparison.png`` in ``config.run_dir``."""
+    os.makedirs(config.run_dir, exist_ok=True)
     title = f"{config.model} (alpha {config.alpha}) on {config.dataset}, {config.image_size}px, {config.epochs} epochs"
     text = f"# Depthwise separable vs standard convolutions\n\n{title}\n\n{format_table(rows)}\n"
-    atomic_write_bytes(os.path.join(config.output_dir, "comparison.md"), text.encode())
+    atomic_write_bytes(os.path.join(config.run_dir, "comparison.md"), text.encode())
     plain = {kind: {k: v for k, v in row.items() if k != "history"} for kind, row in rows.items()}
-    atomic_write_bytes(os.path.join(config.output_dir, "comparison.json"), json.dumps(plain, indent=2).encode())
-    _plot(rows, os.path.join(config.output_dir, "comparison.png"), title)
+    atomic_write_bytes(os.path.join(config.run_dir, "comparison.json"), json.dumps(plain, indent=2).encode())
+    _plot(rows, os.path.join(config.run_dir, "comparison.png"), title)
 
 
 def _plot(rows, path, title):
@@ -123,7 +123,7 @@ def _plot(rows, path, title):
         axis.set_title(label)
     for kind in KINDS:
         history = rows[kind]["history"]
-        axes[3].plot([r["epoch"] + 1 for r in history], [100 * r["val_accuracy"] for r in history], color=colors[kind], label=kind)
+        axes[3].plot([r["epoch"] + 1 for r in history], [100 * r["test_accuracy"] for r in history], color=colors[kind], label=kind)
     axes[3].set_title("test accuracy (%) per epoch")
     axes[3].set_xlabel("epoch")
     axes[3].legend()

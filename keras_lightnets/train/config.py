@@ -2,11 +2,13 @@
 
 import dataclasses
 import json
+import os
+import re
 from typing import Optional
 
 from keras_lightnets import validation
 from keras_lightnets.data.augment import POLICIES as AUGMENT_POLICIES
-from keras_lightnets.models.common import CONVOLUTIONS
+from keras_lightnets.models.catalog import CONVOLUTIONS
 from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "adamw")
@@ -14,6 +16,25 @@ SCHEDULES = ("exponential", "cosine", "constant")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 XLA_POLICIES = ("auto", "on", "off")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+
+
+def default_run_dir(model, dataset):
+    """``runs/<model>_<dataset>``: the run directory every recipe and command uses by default.
+
+    Args:
+        model: Registered model name, e.g. ``"mobilenet_v1"``.
+        dataset: Dataset name as the config holds it (``"digits"``, ``"folder:~/photos"``, ``"tfds:cifar10"``).
+
+    Returns:
+        str, e.g. ``"runs/mobilenet_v1_digits"``, ``"runs/mobilenet_v2_photos"``.
+    """
+    name = str(dataset)
+    if name.startswith("folder:"):
+        name = os.path.basename(os.path.normpath(os.path.expanduser(name[len("folder:"):]))) or "folder"
+    elif name.startswith("tfds:"):
+        name = name[len("tfds:"):]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.split(":")[0]).strip("_") or "data"
+    return os.path.join("runs", f"{model}_{name}")
 
 
 @dataclasses.dataclass
@@ -60,7 +81,8 @@ class TrainConfig:
         precision: "float32", "mixed_float16" or "mixed_bfloat16" (classifier stays float32).
         xla: "auto" (XLA on GPU/TPU, never on CPU), "on" or "off".
         strategy: tf.distribute strategy: "auto", "default", "mirrored", "multiworker" or "tpu".
-        output_dir: Run directory (checkpoints, logs, history, plots, the final model).
+        output_dir: Run directory (checkpoints, logs, history, plots, the final model); None
+            for the convention ``runs/<model>_<dataset>`` (see :attr:`run_dir`).
         seed: Random seed (int).
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.
     """
@@ -97,7 +119,7 @@ class TrainConfig:
     precision: str = "float32"
     xla: str = "auto"
     strategy: str = "auto"
-    output_dir: str = "runs/train"
+    output_dir: Optional[str] = None
     seed: int = 0
     verbose: int = 2
 
@@ -142,11 +164,17 @@ class TrainConfig:
         validation.check_choice("precision", self.precision, PRECISIONS)
         validation.check_choice("xla", self.xla, XLA_POLICIES)
         validation.check_choice("strategy", self.strategy, STRATEGIES)
-        if not isinstance(self.output_dir, str) or not self.output_dir:
-            validation.fail("output_dir", self.output_dir, "a directory path")
+        if self.output_dir is not None and (not isinstance(self.output_dir, str) or not self.output_dir):
+            validation.fail("output_dir", self.output_dir, "a directory path, or None for runs/<model>_<dataset>")
         check("seed", self.seed, integer=True)
         validation.check_choice("verbose", self.verbose, [0, 1, 2])
         return self
+
+    @property
+    def run_dir(self):
+        """The run directory: ``output_dir``, else ``runs/<model>_<dataset>`` (e.g. ``runs/mobilenet_v1_digits``;
+        a ``folder:PATH`` dataset is named by the folder, ``tfds:NAME`` by NAME)."""
+        return self.output_dir or default_run_dir(self.model, self.dataset)
 
     def to_dict(self):
         """The fields as a plain dict (JSON-serializable)."""

@@ -71,10 +71,10 @@ def _check_run_dir(run_dir, config, overwrite):
 def _callbacks(config, run_dir, chief, write_dir):
     import keras
 
-    from keras_lightnets.train.history import EpochHistory
+    from keras_lightnets.train.history import EpochHistory, TestSetNames
 
     # double_checkpoint: a kill during a backup write falls back to the previous epoch's backup.
-    callbacks = [keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"), double_checkpoint=True)]
+    callbacks = [TestSetNames(), keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"), double_checkpoint=True)]
     if config.ema_momentum is not None:
         # After BackupAndRestore: backups hold the raw weights; what follows sees the EMA weights.
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
@@ -83,7 +83,7 @@ def _callbacks(config, run_dir, chief, write_dir):
         on_resume=lambda epoch: _say(config, f"resuming the interrupted run at epoch {epoch + 1}/{config.epochs}"),
     ))
     callbacks.append(keras.callbacks.ModelCheckpoint(
-        os.path.join(write_dir, "checkpoints", "best.keras"), monitor="val_accuracy", save_best_only=True,
+        os.path.join(write_dir, "checkpoints", "best.keras"), monitor="test_accuracy", mode="max", save_best_only=True,
     ))
     if _tensorboard_installed():
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "logs"), write_graph=False))
@@ -106,7 +106,7 @@ def fit(config, overwrite=False, build=None):
 
     Args:
         config: :class:`~keras_lightnets.train.config.TrainConfig`.
-        overwrite: Delete a previous run in ``config.output_dir`` first (bool).
+        overwrite: Delete a previous run in ``config.run_dir`` first (bool).
         build: Optional ``build(config, num_classes, channels) -> keras.Model`` (called in the
             strategy's scope); default :func:`~keras_lightnets.train.model_factory.build_model`.
 
@@ -137,7 +137,7 @@ def fit(config, overwrite=False, build=None):
     dataset = data_lib.load_dataset(config.dataset, config.data_dir, config.image_size, config.channels, seed=config.seed)
     data_lib.check_batch_size(config.batch_size, dataset.train_size)
     chief = is_chief(strategy)
-    run_dir = config.output_dir
+    run_dir = config.run_dir
     if chief:
         _check_run_dir(run_dir, config, overwrite)
         write_dir = run_dir
@@ -177,24 +177,71 @@ def fit(config, overwrite=False, build=None):
         train_seconds = time.time() - started
         test_loss, test_accuracy, tta_accuracy = _evaluate_everything(model, test, config.label_smoothing, config.tta)
     history = read_history(os.path.join(run_dir, "history.csv")) if chief else []
+    best = best_epoch(history)
     summary = {
         "model": config.model, "dataset": dataset.name, "image_size": config.image_size,
         "params": int(model.count_params()), "epochs": config.epochs,
         "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
         "train_images": dataset.train_size, "test_images": dataset.test_size,
         "train_seconds_this_process": round(train_seconds, 1), "replicas": strategy.num_replicas_in_sync,
-        "xla": jit_compile, "precision": config.precision,
+        "xla": jit_compile, "precision": config.precision, "ema": config.ema_momentum is not None,
     }
     if tta_accuracy is not None:
         summary.update(tta=config.tta, test_accuracy_tta=tta_accuracy)
+    if best is not None:
+        summary["best_checkpoint"] = {
+            "path": os.path.join("checkpoints", "best.keras"), "epoch": best[0] + 1, "test_accuracy": best[1],
+        }
+    result = FitResult(model, summary, run_dir, history)
     if chief:
         _save_model(model, os.path.join(run_dir, "model.keras"))
         plot_history(history, os.path.join(run_dir, "curves.png"), f"{config.model} on {dataset.name}")
         _write_json(os.path.join(run_dir, SUMMARY), summary)
-        _say(config, f"test accuracy {test_accuracy:.4f} (loss {test_loss:.4f}){_tta_words(summary)}; run saved in {run_dir}")
+        if config.verbose:
+            print("\n".join(report_lines(result)), flush=True)
     else:
         shutil.rmtree(write_dir, ignore_errors=True)
-    return FitResult(model, summary, run_dir, history)
+    return result
+
+
+def best_epoch(history):
+    """(epoch index, test accuracy) of the epoch ModelCheckpoint kept as ``best.keras``, or None.
+
+    The first epoch with the highest test accuracy, as ``save_best_only`` keeps it.
+    """
+    rows = [row for row in history if "test_accuracy" in row]
+    if not rows:
+        return None
+    best = max(rows, key=lambda row: (row["test_accuracy"], -row["epoch"]))
+    return int(best["epoch"]), float(best["test_accuracy"])
+
+
+def report_lines(result):
+    """The final report of a run, printed once at its end.
+
+    Args:
+        result: :class:`FitResult`.
+
+    Returns:
+        List of lines: what ``model.keras`` and ``checkpoints/best.keras`` are and their test
+        accuracies, and where the run is.
+    """
+    summary = result.summary
+    images = summary["test_images"]
+    lines = [
+        f"[lightnets] finished: {summary['model']} on {summary['dataset']}, {summary['epochs']} epochs, "
+        f"{summary['train_seconds_this_process']:.0f} s of training in this process",
+        f"  model.keras             the last epoch's weights{' (EMA)' if summary.get('ema') else ''}: "
+        f"test accuracy {summary['test_accuracy']:.4f}{_tta_words(summary)} ({images} test images)",
+    ]
+    best = summary.get("best_checkpoint")
+    if best:
+        lines.append(
+            f"  checkpoints/best.keras  epoch {best['epoch']}, the highest test accuracy of any epoch: "
+            f"{best['test_accuracy']:.4f} (chosen on the test set, so an optimistic figure)"
+        )
+    lines.append(f"  run directory: {result.run_dir} (config.json, history.csv, curves.png, summary.json)")
+    return lines
 
 
 def _tta_words(summary):
@@ -205,7 +252,7 @@ def _tta_words(summary):
 
 
 def result_line(result):
-    """The one line a recipe prints at the end of a run.
+    """One line for a finished run (for callers that print several runs).
 
     Args:
         result: :class:`FitResult`.
@@ -220,7 +267,7 @@ def result_line(result):
 
 
 def fit_or_reuse(config, overwrite=False, build=None):
-    """Runs :func:`fit` unless ``config.output_dir`` already holds a finished run.
+    """Runs :func:`fit` unless ``config.run_dir`` already holds a finished run.
 
     Multi-run recipes (fine-tuning phases, the comparison study) use it so that rerunning
     them after an interruption skips the runs that finished.
@@ -233,7 +280,7 @@ def fit_or_reuse(config, overwrite=False, build=None):
     Returns:
         The run's summary dict (``summary.json``).
     """
-    path = os.path.join(config.output_dir, SUMMARY)
+    path = os.path.join(config.run_dir, SUMMARY)
     if overwrite or not os.path.exists(path):
         fit(config, overwrite, build)
     with open(path) as handle:

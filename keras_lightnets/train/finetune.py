@@ -81,11 +81,11 @@ def fine_tune(config, backbone_weights, head_epochs=3, lr_factor=0.1, overwrite=
     validation.check_number("head_epochs", head_epochs, minimum=1, integer=True)
     validation.check_number("lr_factor", lr_factor, minimum=0.0, maximum=1.0, exclusive_minimum=True)
     config.validate()
-    head = config.replace(epochs=head_epochs, output_dir=os.path.join(config.output_dir, HEAD_DIR))
+    head = config.replace(epochs=head_epochs, output_dir=os.path.join(config.run_dir, HEAD_DIR))
     first = fit_or_reuse(head, overwrite, build=lambda c, n, ch: transfer_model(c, n, ch, backbone_weights, trainable=False))
     full = config.replace(
         learning_rate=config.learning_rate * lr_factor, warmup_epochs=0.0,
-        output_dir=os.path.join(config.output_dir, FULL_DIR),
+        output_dir=os.path.join(config.run_dir, FULL_DIR),
     )
-    second = fit(full, overwrite, build=_unfrozen(os.path.join(head.output_dir, "model.keras")))
+    second = fit(full, overwrite, build=_unfrozen(os.path.join(head.run_dir, "model.keras")))
     return first, second

@@ -9,6 +9,7 @@ import dataclasses
 import sys
 import typing
 
+from keras_lightnets.errors import LightnetsError
 from keras_lightnets.train.config import TrainConfig, load_config
 
 #: Short help per field; the full meaning is in TrainConfig's docstring.
@@ -31,9 +32,11 @@ HELP = {
     "precision": "float32 | mixed_float16 | mixed_bfloat16",
     "xla": "auto (never on CPU) | on | off",
     "strategy": "auto | default | mirrored | multiworker | tpu",
-    "output_dir": "run directory: rerunning the same command resumes an interrupted run",
-    "verbose": "0 silent, 1 progress bar, 2 a line per epoch",
+    "output_dir": "run directory (default runs/<model>_<dataset>): rerunning the same command resumes an interrupted run",
+    "verbose": "training progress: 0 silent, 1 progress bar, 2 a line per epoch",
 }
+#: Fields whose flag is not ``--<field>``: ``--verbose`` shows the libraries' own logs in every command.
+FLAG_NAMES = {"verbose": "progress"}
 
 
 def _parse_optional(kind):
@@ -63,8 +66,10 @@ def add_config_flags(parser, preset):
     group = parser.add_argument_group("training configuration (defaults: this recipe's preset)")
     for field in dataclasses.fields(TrainConfig):
         default = getattr(preset, field.name)
+        if field.name == "output_dir" and default is None:
+            default = f"{preset.run_dir} for this preset"
         group.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, type=_field_type(field), default=argparse.SUPPRESS,
+            "--" + FLAG_NAMES.get(field.name, field.name).replace("_", "-"), dest=field.name, type=_field_type(field), default=argparse.SUPPRESS,
             metavar=field.name.upper(), help=f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})",
         )
 
@@ -76,22 +81,30 @@ def config_from_args(args, preset):
     return config.replace(**given)
 
 
-def user_errors():
-    """Exception classes that mean "bad input": reported in one paragraph with exit code 2."""
-    from keras_lightnets.data.errors import DatasetNotFoundError
-    from keras_lightnets.train.strategy import StrategyUnavailableError
-    from keras_lightnets.weights import WeightsUnavailableError
-
-    return (ValueError, DatasetNotFoundError, StrategyUnavailableError, WeightsUnavailableError, ImportError)
-
-
 def exit_on_user_error(function, *args, **kwargs):
-    """Calls ``function``; a user error prints ``error: <message>`` to stderr and exits with code 2."""
+    """Calls ``function``; a :class:`~keras_lightnets.errors.LightnetsError` (bad input, missing data or
+    extra) prints ``error: <message>`` to stderr and exits with code 2. Other exceptions keep their traceback."""
     try:
         return function(*args, **kwargs)
-    except user_errors() as error:
+    except LightnetsError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def add_logs_flag(parser):
+    """Adds ``--verbose``: the libraries' own logs on the terminal instead of a log file."""
+    parser.add_argument(
+        "--verbose", action="store_true", dest="library_logs",
+        help="show TensorFlow's and LiteRT's own logs on the terminal (default: they go to a log file)",
+    )
+
+
+def run_quietly(command, args, argv, function):
+    """Runs ``function()`` with native logs in a log file unless ``args.verbose``; bad input exits with code 2."""
+    from keras_lightnets.quiet import native_logs_to_file
+
+    with native_logs_to_file(command, verbose=args.library_logs, keep_until_exit=argv is None):
+        return exit_on_user_error(function)
 
 
 def run_training_recipe(presets, description, argv=None, extra_flags=None, runner=None):
@@ -103,17 +116,18 @@ def run_training_recipe(presets, description, argv=None, extra_flags=None, runne
         argv: Arguments (default ``sys.argv[1:]``).
         extra_flags: Optional ``callable(parser)`` adding recipe-specific flags and returning
             ``callable(args, config) -> config`` that applies them.
-        runner: Optional ``runner(config, args)`` replacing the plain engine run; it
-            prints its own results when it returns None.
+        runner: Optional ``runner(config, args)`` replacing the plain engine run (the engine
+            prints each run's final report; a runner prints anything more itself).
 
     Returns:
         :class:`~keras_lightnets.train.engine.FitResult`.
     """
-    from keras_lightnets.train.engine import fit, result_line
+    from keras_lightnets.train.engine import fit
 
     names = list(presets)
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=names, default=names[0], help=f"starting configuration (default: {names[0]})")
+    add_logs_flag(parser)
     apply_extra = extra_flags(parser) if extra_flags else None
     add_config_flags(parser, presets[names[0]])
     args = parser.parse_args(argv)
@@ -124,8 +138,4 @@ def run_training_recipe(presets, description, argv=None, extra_flags=None, runne
             config = apply_extra(args, config)
         return runner(config, args) if runner else fit(config, overwrite=args.overwrite)
 
-    result = exit_on_user_error(run)
-    if result is None:
-        return None
-    print(result_line(result))
-    return result
+    return run_quietly("train", args, argv, run)  # fit prints the run's final report

@@ -23,6 +23,21 @@ def _write(path, rows):
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
+class TestSetNames(keras.callbacks.Callback):
+    """Renames Keras' ``val_*`` epoch metrics to ``test_*``: the engine holds out the dataset's test split.
+
+    Must come first among the callbacks: Keras hands every callback, and then its
+    progress bar, the same logs dict, so the progress line, ``history.csv``,
+    TensorBoard and the checkpoint monitor all see ``test_loss`` / ``test_accuracy``.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key in [key for key in logs if key.startswith("val_")]:
+            logs["test_" + key[len("val_"):]] = logs.pop(key)
+
+
 class EpochHistory(keras.callbacks.Callback):
     """Writes ``history.csv`` atomically at every epoch end.
 
@@ -94,7 +109,7 @@ def plot_history(rows, path, title=""):
     epochs = [row["epoch"] + 1 for row in rows]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, ("loss", "accuracy")):
-        for prefix, style in (("", "-"), ("val_", "--")):
+        for prefix, style in (("", "-"), ("test_", "--")):
             if prefix + metric in rows[0]:
                 label = ("test " if prefix else "train ") + metric
                 axis.plot(epochs, [row[prefix + metric] for row in rows], style, marker="o", markersize=3, label=label)

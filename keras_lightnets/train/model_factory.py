@@ -70,18 +70,18 @@ def build_model(config, num_classes, channels):
     kwargs = {"input_shape": (config.image_size, config.image_size, channels), "classes": num_classes, "weights": None}
     if config.dropout is not None:
         kwargs["dropout"] = config.dropout
-    builder, fixed = registry.builder_of(config.model)
-    family = builder.__name__
+    entry = registry.family_of(config.model)
+    fixed = entry.fixed(config.model)
     if config.alpha is not None:
-        if family not in ("MobileNetV1", "MobileNetV2") or "alpha" in fixed:
+        if "alpha" not in entry.options or "alpha" in fixed:
             validation.fail("alpha", config.alpha, f"None for {config.model!r} (only bare mobilenet_v1/mobilenet_v2 names take an alpha)")
         kwargs["alpha"] = config.alpha
     if config.convolutions != "separable":
-        if family not in ("MobileNetV1", "Xception"):
+        if "convolutions" not in entry.options:
             validation.fail("convolutions", config.convolutions, f"'separable' for {config.model!r} (MobileNetV1 and Xception have a standard twin)")
         kwargs["convolutions"] = config.convolutions
     if config.drop_connect_rate is not None:
-        if family != "EfficientNet":
+        if "drop_connect_rate" not in entry.options:
             validation.fail("drop_connect_rate", config.drop_connect_rate, f"None for {config.model!r} (EfficientNet only)")
         kwargs["drop_connect_rate"] = config.drop_connect_rate
     model = registry.create_model(config.model, **kwargs)

@@ -46,11 +46,11 @@ PRESETS = {
     ),
     "digits": dict(
         model="mobilenet_v1", alpha=0.5, dataset="digits", image_size=32, epochs=30, batch_size=64,
-        warmup_epochs=2.0, augment="translate", bn_momentum=0.9, output_dir="runs/digits", **_SMALL_DATA,
+        warmup_epochs=2.0, augment="translate", bn_momentum=0.9, **_SMALL_DATA,
     ),
     "fashion_mnist": dict(
         model="mobilenet_v1", alpha=0.75, dataset="fashion_mnist", image_size=64, epochs=22, batch_size=128,
-        warmup_epochs=1.0, augment="flip_translate", tta="flip_shift", bn_momentum=0.9, output_dir="runs/fashion_mnist",
+        warmup_epochs=1.0, augment="flip_translate", tta="flip_shift", bn_momentum=0.9,
         **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1, "weight_decay": 5e-3},
     ),
 }

@@ -4,10 +4,11 @@ import json
 import os
 
 from keras_lightnets import validation
+from keras_lightnets.errors import LightnetsError
 from keras_lightnets.train.config import STRATEGIES
 
 
-class StrategyUnavailableError(RuntimeError):
+class StrategyUnavailableError(LightnetsError, RuntimeError):
     """The asked-for strategy cannot run on this machine; the message says why and what to do."""
 
 
