@@ -98,15 +98,19 @@ def _chain(tmp_path, shorten):
     check_quiet(done)
     assert "not found: training it first" not in done.stdout + done.stderr  # reused, not retrained
     assert (run_dir / "pruned" / "pruned.keras").exists() and (run_dir / "pruned" / "report.md").exists()
+    pruned = json.loads((run_dir / "pruned" / "report.json").read_text())
+    assert [a["name"] for a in pruned["artifacts"]] == ["baseline_fp32", "pruned_fp32", "pruned.keras"]
+    assert pruned["kernel_sparsity"] > 0.3  # half of every Conv2D/Dense kernel, none of the depthwise ones
 
     done = run(qat, tmp_path, shorten)
     check_quiet(done)
     assert (run_dir / "qat" / "qat_int8.tflite").exists()
+    assert json.loads((run_dir / "qat" / "report.json").read_text())["float_ops"] == []
 
     done = run(export, tmp_path, shorten)
     check_quiet(done)
     table = done.stdout.splitlines()
-    assert table[0].startswith("artifact") and [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "fp16", "int8"]
+    assert table[0].startswith("artifact") and [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
     assert (tmp_path / "saved_models" / "mobilenet_0.50_32" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "saved_models" / "tflite" / "mobilenet_0.50_32_int8.tflite").exists()
     logs = list((tmp_path / "logs").glob("lightnets-export-*.log"))
