@@ -1,4 +1,5 @@
-"""The inference graph: BatchNormalization folded into the layer before it, dropout removed.
+"""The inference graph: BatchNormalization folded into the layer before it, dropout removed,
+zero padding merged into the convolution that follows it.
 
 Keras 3's ``BatchNormalization`` is a composition of ops, so TensorFlow's graph optimizer
 cannot fuse it into the preceding convolution as it fuses its own ``FusedBatchNorm``; at
@@ -46,11 +47,14 @@ class FoldReport:
         folded: Names of the BatchNormalization layers folded into their producer.
         left: (BatchNormalization name, why it stays) for those that could not be folded.
         removed: Names of the dropout-like layers removed (identity at inference).
+        padding_merged: Names of the ZeroPadding2D layers merged into the convolution after
+            them (the convolution pads itself, "same", which is the same zeros).
     """
 
     folded: List[str]
     left: List[Tuple[str, str]]
     removed: List[str]
+    padding_merged: List[str] = dataclasses.field(default_factory=list)
 
     def __str__(self):
         text = f"{len(self.folded)} BatchNormalization layers folded, {len(self.left)} left"
@@ -58,7 +62,8 @@ class FoldReport:
             text += " (" + "; ".join(f"{name}: {why}" for name, why in self.left[:3])
             text += ", ..." if len(self.left) > 3 else ""
             text += ")"
-        return text + f", {len(self.removed)} dropout layers removed"
+        text += f", {len(self.removed)} dropout layers removed"
+        return text + (f", {len(self.padding_merged)} paddings merged into their convolution" if self.padding_merged else "")
 
 
 @dataclasses.dataclass
@@ -117,6 +122,30 @@ def _why_not_foldable(bn, ref, live, entries, consumers):
     return None
 
 
+def _same_padding(size, kernel, stride):
+    """(before, after) zeros TensorFlow's "same" padding adds on one axis of ``size`` pixels."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pads_like_same(padding_layer, consumer):
+    """Whether ``padding_layer``'s zeros are exactly what ``consumer`` (a "valid" convolution) would add
+    itself with padding="same", at the static input size the padding layer sees."""
+    if not isinstance(consumer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+        return False
+    if consumer.padding != "valid" or tuple(consumer.dilation_rate) != (1, 1):
+        return False
+    if padding_layer.data_format != consumer.data_format:
+        return False
+    shape = padding_layer.input.shape
+    sizes = shape[2:4] if padding_layer.data_format == "channels_first" else shape[1:3]
+    if any(size is None for size in sizes):
+        return False
+    wanted = tuple(_same_padding(size, k, s) for size, k, s in zip(sizes, consumer.kernel_size, consumer.strides))
+    return tuple(tuple(p) for p in padding_layer.padding) == wanted
+
+
 def _folded_weights(producer, bn):
     """The producer's weights with ``bn`` folded in: kernels scaled per output channel, a bias added."""
     variance = np.asarray(bn.moving_variance.numpy(), np.float64)
@@ -160,7 +189,12 @@ def fold_batch_norms(model, name=None):
     A BatchNormalization folds when its only input is the output of a Conv2D, DepthwiseConv2D,
     SeparableConv2D or Dense layer (called once, linear activation, feeding nothing else) and it
     normalizes that layer's channel axis. The others stay, each with its reason in the report.
-    Layers inside composite layers (e.g. ``kl.InvertedResidual``) are not looked into.
+    A ZeroPadding2D whose only consumer is a "valid" Conv2D / DepthwiseConv2D, and whose zeros
+    are exactly TensorFlow's "same" padding for that convolution at the static input size (as
+    keras.applications pads before strided convolutions), is dropped and the convolution pads
+    itself: the same zeros without a separate pass over the tensor (measured in
+    ``benchmarks/op_profile.py``). Layers inside composite layers (e.g. ``kl.InvertedResidual``)
+    are not looked into.
 
     Args:
         model: A functional (or Sequential) Keras 3 model, e.g. a builder's output after training.
@@ -190,12 +224,19 @@ def fold_batch_norms(model, name=None):
     redirect = {}  # removed layer name -> the tensor reference that replaces its output
     report = FoldReport([], [], [])
     producers = {}  # producer name -> the BatchNormalization folded into it
+    same_padding = set()  # convolutions that take over the ZeroPadding2D before them
     for entry in config["layers"]:
         layer = live[entry["name"]]
         ref = single_input(entry)
         if isinstance(layer, IDENTITY_AT_INFERENCE) and ref is not None:
             redirect[layer.name] = ref
             report.removed.append(layer.name)
+        elif (isinstance(layer, keras.layers.ZeroPadding2D) and ref is not None and len(consumers[layer.name]) == 1
+              and len(entries[consumers[layer.name][0]]["inbound_nodes"]) == 1
+              and _pads_like_same(layer, live[consumers[layer.name][0]])):
+            redirect[layer.name] = ref
+            same_padding.add(consumers[layer.name][0])
+            report.padding_merged.append(layer.name)
         elif isinstance(layer, keras.layers.BatchNormalization):
             why = _why_not_foldable(layer, ref, live, entries, consumers)
             if why is None:
@@ -226,6 +267,8 @@ def fold_batch_norms(model, name=None):
         entry["inbound_nodes"] = rewire(entry["inbound_nodes"])
         if entry["name"] in producers:
             entry["config"]["use_bias"] = True
+        if entry["name"] in same_padding:
+            entry["config"]["padding"] = "same"
         kept.append(entry)
     config["layers"] = kept
 

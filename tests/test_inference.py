@@ -137,3 +137,36 @@ def test_a_subclassed_model_is_refused():
     custom(np.zeros((1, 3), "float32"))
     with pytest.raises(ValueError, match="`model`"):
         kl.fold_batch_norms(custom)
+
+
+@pytest.mark.parametrize(
+    "build, size, merged",
+    [
+        # keras.applications pads before every stride-2 depthwise convolution; at even sizes those zeros are
+        # exactly TensorFlow's "same" padding (MobileNetV2: 4, EfficientNet: 5 with its 5x5 kernels).
+        (lambda shape: kl.MobileNetV2(alpha=0.35, input_shape=shape, classes=10), 96, 4),
+        (lambda shape: kl.EfficientNet(1, scaling="compound", compound_coefficients=(0.5, 0.5, 1.0),
+                                       input_shape=shape, classes=10), 64, 5),
+        # MobileNet pads bottom/right by 1 whatever the size: at odd sizes "same" would pad (1, 1), so those stay.
+        (lambda shape: kl.MobileNetV1(alpha=0.25, input_shape=shape, classes=10), 96, 4),
+        (lambda shape: kl.MobileNetV1(alpha=0.25, input_shape=shape, classes=10), 97, 3),
+    ],
+)
+def test_zero_padding_merges_into_the_convolution_only_where_it_equals_same(build, size, merged):
+    model = randomize(build((size, size, 3)))
+    result = kl.fold_batch_norms(model)
+    paddings = [layer.name for layer in model.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert len(result.report.padding_merged) == merged and set(result.report.padding_merged) <= set(paddings)
+    left = [layer.name for layer in result.model.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert sorted(left + result.report.padding_merged) == sorted(paddings)
+    _assert_folded_equals(model, result.model, images((4, size, size, 3)))
+
+
+def test_dynamic_sizes_keep_their_padding():
+    """With None spatial dimensions "same" depends on the size at run time: nothing is merged."""
+    model = randomize(kl.MobileNetV2(alpha=0.35, input_shape=(None, None, 3), include_top=False, pooling="avg"),
+                      calibration=images((16, 96, 96, 3)))
+    result = kl.fold_batch_norms(model)
+    assert result.report.padding_merged == []
+    for size in (96, 97):  # 1280 pooled features around 0.5, not probabilities: float32 rounding measured 3.5e-5
+        _assert_folded_equals(model, result.model, images((2, size, size, 3)), atol=1e-4)
