@@ -14,20 +14,12 @@ import argparse
 import collections
 import statistics
 
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 import keras_lightnets as kl
-from inference import trained_like_batch_norm  # benchmarks/inference.py, beside this script
-
-FAMILIES = {
-    "mobilenet_v1": (kl.MobileNetV1, keras.applications.MobileNet, 224),
-    "mobilenet_v2": (kl.MobileNetV2, keras.applications.MobileNetV2, 224),
-    "efficientnet_b0": (lambda **kw: kl.EfficientNet(0, **kw), keras.applications.EfficientNetB0, 224),
-    "xception": (kl.Xception, keras.applications.Xception, 299),
-}
+from inference import FAMILIES, trained_like_batch_norm  # benchmarks/inference.py, beside this script
 
 
 def frozen_graph(model, batch, size):

@@ -263,7 +263,7 @@ def fetch(source):
             f"ImageNet weights file {source.filename!r} {state} and could not be "
             f"downloaded ({type(error).__name__}: {error}). {advice}"
         ) from None
-    problem = file_problem(path, source.file_hash)
+    problem = None if source.file_hash else file_problem(path)  # get_file has checked a published hash already
     if problem is not None:
         os.remove(path)
         raise WeightsUnavailableError(f"The downloaded {source.filename!r} from {source.url} is damaged: {problem}. {advice}")

@@ -251,21 +251,6 @@ def _tta_words(summary):
     return f", {summary['test_accuracy_tta']:.4f} with {summary['tta']} test-time augmentation"
 
 
-def result_line(result):
-    """One line for a finished run (for callers that print several runs).
-
-    Args:
-        result: :class:`FitResult`.
-
-    Returns:
-        e.g. "test accuracy: 0.9378, 0.9412 with flip_shift test-time augmentation
-        (10000 test images); model: runs/mobilenet_v1_fashion_mnist/model.keras".
-    """
-    summary = result.summary
-    return (f"test accuracy: {summary['test_accuracy']:.4f}{_tta_words(summary)} "
-            f"({summary['test_images']} test images); model: {result.run_dir}/model.keras")
-
-
 def fit_or_reuse(config, overwrite=False, build=None):
     """Runs :func:`fit` unless ``config.run_dir`` already holds a finished run.
 
