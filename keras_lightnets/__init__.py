@@ -13,6 +13,7 @@ soon as Keras is imported, so saved ``.keras`` files load after
 ``import keras_lightnets`` in either import order.
 """
 
+from keras_lightnets import registry as _registry
 from keras_lightnets import serializables as _serializables
 from keras_lightnets.errors import LightnetsError
 from keras_lightnets.lazy import attach as _attach
@@ -20,17 +21,15 @@ from keras_lightnets.lazy import attach as _attach
 __version__ = "0.1.0"
 
 _ATTRIBUTES = {
-    "EfficientNet": "keras_lightnets.models.efficientnet",
     "FoldReport": "keras_lightnets.inference",
+    "FusedInvertedResidual": "keras_lightnets.layers.fused_inverted_residual",
     "InvertedResidual": "keras_lightnets.layers.inverted_residual",
-    "MobileNetV1": "keras_lightnets.models.mobilenet_v1",
-    "MobileNetV2": "keras_lightnets.models.mobilenet_v2",
+    "Stage": "keras_lightnets.models.spec",
     "Profile": "keras_lightnets.profiling",
     "SeparableConv": "keras_lightnets.layers.separable",
     "SqueezeExcite": "keras_lightnets.layers.squeeze_excite",
     "WarmupDecay": "keras_lightnets.train.schedule",
     "WeightsUnavailableError": "keras_lightnets.weights",
-    "Xception": "keras_lightnets.models.xception",
     "compound_scaling": "keras_lightnets.scaling",
     "create_model": "keras_lightnets.registry",
     "endpoint_names": "keras_lightnets.features",
@@ -42,6 +41,7 @@ _ATTRIBUTES = {
     "profile": "keras_lightnets.profiling",
 }
 _SUBPACKAGES = ("compress", "data", "export", "train")
+_ATTRIBUTES.update(_registry.exports())  # each family's builders: MobileNetV1, EfficientNet, MobileNetV3Small...
 
 __getattr__, __dir__, _lazy_all = _attach(__name__, _ATTRIBUTES, _SUBPACKAGES)
 __all__ = sorted(["LightnetsError", *_lazy_all])

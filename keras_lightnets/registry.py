@@ -2,23 +2,26 @@
 
 Names follow timm/keras conventions: ``mobilenet_v1_{alpha}_{resolution}``,
 ``mobilenet_v2_{alpha}_{resolution}``, ``efficientnet_b{0-7}``,
-``xception``; the bare ``mobilenet_v1`` / ``mobilenet_v2`` mean alpha 1.0
-at 224.
+``mobilenet_v3_large_0.75``, ``efficientnet_v2_s``, ``xception``; the bare
+``mobilenet_v1`` / ``mobilenet_v2`` mean alpha 1.0 at 224.
 
-The registry is plain data (no Keras import): ``lightnets list`` and the
-command line's help read it without loading TensorFlow, and a builder is
-imported only when a model is created.
+Families register themselves: every module of ``keras_lightnets.models.families``
+calls :func:`register_family` when imported, and the registry imports them
+all on first use. Those modules import Keras only inside their builders, so
+the registry stays plain data: ``lightnets list`` and the command line's help
+read it without loading TensorFlow.
 """
 
 import dataclasses
 import importlib
+import pkgutil
 import re
 from typing import Callable, Dict, Tuple
 
 from keras_lightnets import validation
 from keras_lightnets.errors import closest
-from keras_lightnets.models import catalog
-from keras_lightnets.scaling import EFFICIENTNET_TABLE
+
+FAMILIES_PACKAGE = "keras_lightnets.models.families"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,8 @@ class FamilyEntry:
         default_resolution: ``name -> int``, the input resolution a name is built for.
         options: Builder arguments beyond keras.applications' common ones that the
             training engine may pass (e.g. ``"alpha"``, ``"convolutions"``).
+        exports: Public names of the builder's module that ``keras_lightnets``
+            exposes (e.g. ``("MobileNetV3Small",)``).
     """
 
     builder: str
@@ -39,6 +44,7 @@ class FamilyEntry:
     fixed: Callable[[str], Dict]
     default_resolution: Callable[[str], int]
     options: Tuple[str, ...] = ()
+    exports: Tuple[str, ...] = ()
 
     def load_builder(self):
         """The builder function (imports its module, and Keras)."""
@@ -47,10 +53,22 @@ class FamilyEntry:
 
 
 _FAMILIES = []
+_DISCOVERED = []
+
+
+def _discover():
+    """Imports every family module once (each registers itself; none imports Keras)."""
+    if _DISCOVERED:
+        return
+    _DISCOVERED.append(True)
+    package = importlib.import_module(FAMILIES_PACKAGE)
+    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{FAMILIES_PACKAGE}.{module.name}")
 
 
 def register_family(entry):
-    """Adds a family to the registry.
+    """Adds a family to the registry (called by the family's own module).
 
     Args:
         entry: A :class:`FamilyEntry` whose names are not registered yet.
@@ -58,15 +76,44 @@ def register_family(entry):
     Returns:
         The entry.
     """
-    taken = set(entry.names) & set(list_models())
+    taken = set(entry.names) & {name for known in _FAMILIES for name in known.names}
     if taken:
         validation.fail("entry", entry.builder, f"a family whose names are not registered yet (taken: {sorted(taken)})")
     _FAMILIES.append(entry)
     return entry
 
 
-def _mobilenet(version, builder, alphas, sizes):
-    pattern = re.compile(rf"^mobilenet_{version}_(\d+(?:\.\d+)?)_(\d+)$")
+def families():
+    """Every registered :class:`FamilyEntry`, in registration order."""
+    _discover()
+    return list(_FAMILIES)
+
+
+def exports():
+    """``{public name: "module:name"}`` of every family's builders (``kl.MobileNetV3Small``...)."""
+    module_of = {}
+    for entry in families():
+        module = entry.builder.partition(":")[0]
+        module_of.update({name: f"{module}:{name}" for name in entry.exports})
+    return module_of
+
+
+def alpha_resolution_entry(prefix, builder, alphas, sizes, default_size, options=("alpha",), exports=()):
+    """The entry of a family named ``{prefix}`` and ``{prefix}_{alpha}_{size}`` (MobileNetV1/V2).
+
+    Args:
+        prefix: Bare name, e.g. ``"mobilenet_v2"`` (alpha 1.0 at ``default_size``).
+        builder: ``"module:function"``.
+        alphas: Published width multipliers.
+        sizes: Published resolutions.
+        default_size: Resolution of the bare name.
+        options: See :class:`FamilyEntry`.
+        exports: See :class:`FamilyEntry`.
+
+    Returns:
+        FamilyEntry.
+    """
+    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+(?:\.\d+)?)_(\d+)$")
 
     def fixed(name):
         match = pattern.match(name)
@@ -75,11 +122,10 @@ def _mobilenet(version, builder, alphas, sizes):
         return {"alpha": float(match.group(1)), "input_shape": (int(match.group(2)),) * 2 + (3,)}
 
     def resolution(name):
-        return fixed(name).get("input_shape", (catalog.MOBILENET_DEFAULT_SIZE,))[0]
+        return fixed(name).get("input_shape", (default_size,))[0]
 
-    names = (f"mobilenet_{version}",) + tuple(f"mobilenet_{version}_{float(a)!r}_{s}" for a in alphas for s in sizes)
-    options = ("alpha", "convolutions") if version == "v1" else ("alpha",)
-    return FamilyEntry(builder, names, fixed, resolution, options)
+    names = (prefix,) + tuple(f"{prefix}_{float(a)!r}_{s}" for a in alphas for s in sizes)
+    return FamilyEntry(builder, names, fixed, resolution, tuple(options), tuple(exports))
 
 
 def list_models():
@@ -88,7 +134,7 @@ def list_models():
     Returns:
         list of str, each accepted by :func:`create_model`.
     """
-    return sorted(name for entry in _FAMILIES for name in entry.names)
+    return sorted(name for entry in families() for name in entry.names)
 
 
 def family_of(name):
@@ -103,7 +149,7 @@ def family_of(name):
     Raises:
         LightnetsError: the name is not registered; the message suggests the closest names.
     """
-    for entry in _FAMILIES:
+    for entry in families():
         if isinstance(name, str) and name in entry.names:
             return entry
     suggestions = closest(name, list_models())
@@ -131,15 +177,15 @@ def create_model(name, **kwargs):
         name: A name from :func:`list_models`.
         **kwargs: Builder arguments (``classes``, ``include_top``,
             ``weights``...). An ``input_shape`` may change the channel count
-            or size of a name that fixes the resolution; ``alpha``/``phi``
-            may not contradict the name.
+            or size of a name that fixes the resolution; other arguments the
+            name fixes (``alpha``, ``phi``, ``variant``...) may not contradict it.
 
     Returns:
         ``keras.Model``.
     """
     builder, fixed = builder_of(name)
-    for argument in ("alpha", "phi"):
-        if argument in fixed and argument in kwargs and kwargs[argument] != fixed[argument]:
+    for argument in fixed:
+        if argument != "input_shape" and argument in kwargs and kwargs[argument] != fixed[argument]:
             validation.fail(argument, kwargs[argument], f"{fixed[argument]!r} (fixed by the name {name!r}), or leave it out")
     merged = {**fixed, **kwargs}
     return builder(**merged)
@@ -155,21 +201,3 @@ def default_resolution(name):
         int: e.g. 224 for ``mobilenet_v2``, 240 for ``efficientnet_b1``.
     """
     return family_of(name).default_resolution(name)
-
-
-# The families.
-register_family(_mobilenet("v1", "keras_lightnets.models.mobilenet_v1:MobileNetV1",
-                           catalog.MOBILENET_V1_ALPHAS, catalog.MOBILENET_V1_SIZES))
-register_family(_mobilenet("v2", "keras_lightnets.models.mobilenet_v2:MobileNetV2",
-                           catalog.MOBILENET_V2_ALPHAS, catalog.MOBILENET_V2_SIZES))
-register_family(FamilyEntry(
-    "keras_lightnets.models.efficientnet:EfficientNet",
-    tuple(f"efficientnet_b{phi}" for phi in sorted(EFFICIENTNET_TABLE)),
-    lambda name: {"phi": int(name[len("efficientnet_b"):])},
-    lambda name: EFFICIENTNET_TABLE[int(name[len("efficientnet_b"):])][2],
-    ("drop_connect_rate",),
-))
-register_family(FamilyEntry(
-    "keras_lightnets.models.xception:Xception", ("xception",), lambda name: {},
-    lambda name: catalog.XCEPTION_DEFAULT_SIZE, ("convolutions",),
-))

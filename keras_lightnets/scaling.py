@@ -19,20 +19,22 @@ EFFICIENTNET_TABLE = {
 COMPOUND_ALPHA, COMPOUND_BETA, COMPOUND_GAMMA = 1.2, 1.1, 1.15
 
 
-def make_divisible(value, divisor=8, min_value=None):
-    """Rounds a channel count to a multiple of ``divisor``, never losing more than 10%.
+def make_divisible(value, divisor=8, min_value=None, floor=True):
+    """Rounds a channel count to a multiple of ``divisor``, by default never losing more than 10%.
 
     Args:
         value: Unrounded channel count (> 0).
         divisor: Rounding multiple (int >= 1).
         min_value: Smallest result (defaults to ``divisor``).
+        floor: Add one ``divisor`` when rounding lost more than 10%
+            (MobileNet, EfficientNet); EfficientNetV2 does not.
 
     Returns:
         int.
     """
     min_value = divisor if min_value is None else min_value
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
+    if floor and rounded < 0.9 * value:
         rounded += divisor
     return int(rounded)
 

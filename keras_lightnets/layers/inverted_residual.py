@@ -10,11 +10,35 @@ from keras_lightnets import validation
 from keras_lightnets.layers.context import BuildContext
 from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
 from keras_lightnets.layers.wiring import build_by_tracing, call_layer, serialize
+from keras_lightnets.scaling import make_divisible
 
 MBCONV_ROLES = (
     "expand", "expand_bn", "expand_act", "pad", "depthwise", "depthwise_bn", "depthwise_act",
     *SE_ROLES, "project", "project_bn", "drop", "add",
 )
+
+
+def expanded_channels(in_channels, expand_ratio, rounding="exact"):
+    """Width of an inverted residual's expanded stage.
+
+    Args:
+        in_channels: Block input channels (int >= 1).
+        expand_ratio: Expansion factor (> 0).
+        rounding: "exact" (``int(in * e)``) or "divisible" (``make_divisible(in * e, 8)``).
+
+    Returns:
+        int.
+    """
+    if rounding == "divisible":
+        return make_divisible(in_channels * expand_ratio, 8)
+    return int(in_channels * expand_ratio)
+
+
+def reduced_channels(channels, se_ratio, rounding="int"):
+    """Bottleneck width of a squeeze-excite unit: ``max(1, int(c * r))`` or ``make_divisible(c * r, 8)``."""
+    if rounding == "divisible":
+        return make_divisible(channels * se_ratio, 8)
+    return max(1, int(channels * se_ratio))
 
 
 def make_inverted_residual_layers(
@@ -30,6 +54,12 @@ def make_inverted_residual_layers(
     activation="relu6",
     drop_rate=0.0,
     residual=True,
+    downsample="correct",
+    expansion_rounding="exact",
+    se_base="input",
+    se_rounding="int",
+    se_activation=None,
+    se_gate="sigmoid",
 ):
     """Creates the stock layers of one inverted residual block.
 
@@ -39,35 +69,47 @@ def make_inverted_residual_layers(
         spatial: (height, width) of the block input; entries may be None.
         filters: Output channels (int >= 1).
         names: Mapping role -> layer name for ``MBCONV_ROLES``.
-        expand_ratio: Expansion factor (int >= 1); 1 means no expansion conv.
+        expand_ratio: Expansion factor (> 0, fractional allowed); 1 means no expansion conv.
         kernel_size: Depthwise kernel size (odd int).
-        strides: 1 or 2; stride 2 pads explicitly (TF "same" semantics).
-        se_ratio: Squeeze-excite width as a fraction of ``in_channels``
-            (0 disables; 0 < se_ratio <= 1).
+        strides: 1 or 2.
+        se_ratio: Squeeze-excite width as a fraction of the ``se_base``
+            channels (0 disables; 0 < se_ratio <= 1).
         activation: Activation after expansion and depthwise stages.
         drop_rate: Stochastic-depth rate in [0, 1) on the residual branch.
         residual: Allow the identity shortcut (used when strides == 1 and
             in_channels == filters).
+        downsample: Stride 2 pads explicitly like keras.applications'
+            ``correct_pad`` ("correct"), or uses TF "same" padding ("same").
+        expansion_rounding: Expanded width ``int(in * e)`` ("exact") or
+            ``make_divisible(in * e, 8)`` ("divisible", MobileNetV3).
+        se_base: ``se_ratio`` is a fraction of the "input" or "expanded" channels.
+        se_rounding: Reduced width ``max(1, int(c * r))`` ("int") or
+            ``make_divisible(c * r, 8)`` ("divisible", MobileNetV3).
+        se_activation: Activation of the reduction (None = ``activation``).
+        se_gate: "sigmoid" or "hard_sigmoid".
 
     Returns:
         dict role -> layer; ``"add"`` is present only when the block is residual.
     """
-    expanded = in_channels * expand_ratio
+    expanded = expanded_channels(in_channels, expand_ratio, expansion_rounding)
     made = {}
     if expand_ratio != 1:
         made["expand"] = ctx.conv(expanded, 1, names["expand"])
         made["expand_bn"] = ctx.batch_norm(names["expand_bn"])
         made["expand_act"] = ctx.activation(activation, names["expand_act"])
     padding = "same"
-    if strides == 2:
-        made["pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel_size, "correct"), names["pad"])
+    if strides == 2 and downsample != "same":
+        made["pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel_size, downsample), names["pad"])
         padding = "valid"
     made["depthwise"] = ctx.depthwise(kernel_size, names["depthwise"], strides=strides, padding=padding)
     made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])
     made["depthwise_act"] = ctx.activation(activation, names["depthwise_act"])
     if 0 < se_ratio <= 1:
-        reduced = max(1, int(in_channels * se_ratio))
-        made.update(make_squeeze_excite_layers(ctx, expanded, reduced, names, activation=activation))
+        base = in_channels if se_base == "input" else expanded
+        made.update(make_squeeze_excite_layers(
+            ctx, expanded, reduced_channels(base, se_ratio, se_rounding), names,
+            activation=se_activation or activation, gate=se_gate,
+        ))
     made["project"] = ctx.conv(filters, 1, names["project"])
     made["project_bn"] = ctx.batch_norm(names["project_bn"])
     if residual and strides == 1 and in_channels == filters:
@@ -117,12 +159,18 @@ class InvertedResidual(keras.layers.Layer):
 
     Args:
         filters: Output channels (int >= 1).
-        expand_ratio: Expansion factor (int >= 1, default 6).
+        expand_ratio: Expansion factor (> 0, default 6; fractional allowed).
         kernel_size: Depthwise kernel size (odd int, default 3).
         strides: 1 or 2.
-        se_ratio: Squeeze-excite ratio in [0, 1] of the input channels (0 = off).
+        se_ratio: Squeeze-excite ratio in [0, 1] of the ``se_base`` channels (0 = off).
         activation: Activation of expansion/depthwise stages (default "relu6").
         drop_rate: Stochastic-depth rate in [0, 1).
+        downsample: "correct" (explicit keras.applications padding) or "same" for stride 2.
+        expansion_rounding: "exact" or "divisible" (see :func:`expanded_channels`).
+        se_base: "input" or "expanded".
+        se_rounding: "int" or "divisible" (see :func:`reduced_channels`).
+        se_activation: Activation of the squeeze-excite reduction (None = ``activation``).
+        se_gate: "sigmoid" or "hard_sigmoid".
         bn_momentum: Batch-norm momentum in (0, 1).
         bn_epsilon: Batch-norm epsilon (> 0).
         data_format: "channels_last", "channels_first" or None (Keras default).
@@ -141,6 +189,12 @@ class InvertedResidual(keras.layers.Layer):
         se_ratio=0.0,
         activation="relu6",
         drop_rate=0.0,
+        downsample="correct",
+        expansion_rounding="exact",
+        se_base="input",
+        se_rounding="int",
+        se_activation=None,
+        se_gate="sigmoid",
         bn_momentum=0.99,
         bn_epsilon=1e-3,
         data_format=None,
@@ -148,7 +202,12 @@ class InvertedResidual(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         validation.check_number("filters", filters, minimum=1, integer=True)
-        validation.check_number("expand_ratio", expand_ratio, minimum=1, integer=True)
+        validation.check_number("expand_ratio", expand_ratio, minimum=0.0, exclusive_minimum=True)
+        validation.check_choice("downsample", downsample, ["correct", "same"])
+        validation.check_choice("expansion_rounding", expansion_rounding, ["exact", "divisible"])
+        validation.check_choice("se_base", se_base, ["input", "expanded"])
+        validation.check_choice("se_rounding", se_rounding, ["int", "divisible"])
+        validation.check_choice("se_gate", se_gate, ["sigmoid", "hard_sigmoid"])
         validation.check_number("kernel_size", kernel_size, minimum=1, integer=True)
         validation.check_choice("strides", strides, [1, 2])
         validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
@@ -156,7 +215,9 @@ class InvertedResidual(keras.layers.Layer):
         data_format = data_format or keras.config.image_data_format()
         self._config = dict(
             filters=filters, expand_ratio=expand_ratio, kernel_size=kernel_size, strides=strides,
-            se_ratio=se_ratio, activation=activation, drop_rate=drop_rate, bn_momentum=bn_momentum,
+            se_ratio=se_ratio, activation=activation, drop_rate=drop_rate, downsample=downsample,
+            expansion_rounding=expansion_rounding, se_base=se_base, se_rounding=se_rounding,
+            se_activation=se_activation, se_gate=se_gate, bn_momentum=bn_momentum,
             bn_epsilon=bn_epsilon, data_format=data_format,
         )
         self.sublayers = None
@@ -169,10 +230,9 @@ class InvertedResidual(keras.layers.Layer):
         c = self._config
         ctx = BuildContext(data_format=c["data_format"], bn_epsilon=c["bn_epsilon"], bn_momentum=c["bn_momentum"])
         probe = keras.KerasTensor(tuple(input_shape))
+        options = {key: value for key, value in c.items() if key not in ("filters", "bn_momentum", "bn_epsilon", "data_format")}
         self.sublayers = make_inverted_residual_layers(
-            ctx, ctx.channels(probe), ctx.spatial(probe), c["filters"], {r: r for r in MBCONV_ROLES},
-            expand_ratio=c["expand_ratio"], kernel_size=c["kernel_size"], strides=c["strides"],
-            se_ratio=c["se_ratio"], activation=c["activation"], drop_rate=c["drop_rate"],
+            ctx, ctx.channels(probe), ctx.spatial(probe), c["filters"], {r: r for r in MBCONV_ROLES}, **options,
         )
         build_by_tracing(self, input_shape)
 
@@ -191,4 +251,5 @@ class InvertedResidual(keras.layers.Layer):
         config = super().get_config()
         config.update(self._config)
         config["activation"] = serialize(self._config["activation"])
+        config["se_activation"] = serialize(self._config["se_activation"])
         return config

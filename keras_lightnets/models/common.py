@@ -1,7 +1,8 @@
 """The build path every family shares: validate, input, preprocessing, body, head, weights.
 
-A family module provides a :class:`Family` (its conventions), validates its
-own arguments, and passes a ``body(ctx, x) -> x`` function to :func:`build`.
+A family module provides its :class:`~keras_lightnets.models.spec.Conventions`,
+validates its own arguments, and passes a ``body(ctx, x) -> x`` function
+(from :func:`keras_lightnets.models.builder.body`) to :func:`build`.
 """
 
 import dataclasses
@@ -17,32 +18,6 @@ from keras_lightnets.models import catalog, inputs as inputs_lib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PREPROCESSING_MODES = ("symmetric", "imagenet")
-
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    """Conventions of one architecture family.
-
-    Attributes:
-        default_size: Resolution used when none is given with a classifier.
-        min_size: Smallest accepted input height/width.
-        preprocessing: "symmetric" (raw [0, 255] -> [-1, 1]) or "imagenet"
-            ([0, 255] -> /255 -> ImageNet mean/std).
-        head: "dense" (GAP -> [Dropout] -> Dense) or "conv" (MobileNetV1:
-            GAP -> Dropout -> 1x1 Conv -> Reshape -> Activation).
-        bn_momentum: Batch-norm momentum.
-        conv_initializer: Kernel initializer of convolutions.
-        dense_initializer: Kernel initializer of the classifier.
-    """
-
-    default_size: int
-    min_size: int
-    preprocessing: str
-    head: str
-    bn_momentum: float = 0.99
-    conv_initializer: Any = "glorot_uniform"
-    dense_initializer: Any = "glorot_uniform"
 
 
 @dataclasses.dataclass
@@ -65,7 +40,7 @@ def validate_common(args, family):
 
     Args:
         args: :class:`CommonArgs`.
-        family: :class:`Family`.
+        family: :class:`~keras_lightnets.models.spec.Conventions`.
 
     Returns:
         The resolved input shape (3-tuple).
@@ -90,6 +65,8 @@ def validate_common(args, family):
 def _preprocess(ctx, x, mode):
     if mode == "symmetric":
         return ctx.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(x)
+    if mode == "symmetric_128":
+        return ctx.layers.Rescaling(1.0 / 128.0, offset=-1.0, name="rescaling")(x)
     x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
     return ctx.layers.Normalization(axis=ctx.channel_axis, name="normalization")(x)
 
@@ -116,16 +93,27 @@ def _head_dtype():
     return "float32" if policy.compute_dtype != policy.variable_dtype else None
 
 
-def _head(ctx, x, family, args, dropout):
+def _head(ctx, x, family, args, dropout, hidden):
     if not args.include_top:
         if args.pooling is not None:
             x = ctx.global_pool(args.pooling, name=f"{args.pooling}_pool")(x)
         return x
-    if family.head == "conv":
+    if family.classifier == "conv":
         x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
         x = ctx.layers.Dropout(dropout, name="dropout")(x)
         x = ctx.conv(args.classes, 1, "conv_preds", use_bias=True)(x)
         x = ctx.layers.Reshape((args.classes,), name="reshape_2")(x)
+        return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
+    if family.classifier == "conv_mlp":
+        filters, activation = hidden
+        name = family.classifier_hidden.names[0]
+        x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+        x = ctx.conv(filters, 1, name, use_bias=True)(x)
+        x = ctx.activation(activation, f"{name}_activation")(x)
+        if dropout > 0:
+            x = ctx.layers.Dropout(dropout, name="dropout")(x)
+        x = ctx.conv(args.classes, 1, "logits", use_bias=True)(x)
+        x = ctx.layers.Flatten(name="flatten")(x)
         return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
     x = ctx.global_pool("avg", name="avg_pool")(x)
     if dropout > 0:
@@ -146,11 +134,12 @@ def check_convolutions(convolutions, weights):
         validation.fail("convolutions", convolutions, '"separable" when weights="imagenet"')
 
 
-def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None, convolutions="separable"):
+def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None, convolutions="separable",
+          hidden=None):
     """Builds, names and loads weights into one model.
 
     Args:
-        family: :class:`Family` of the model.
+        family: :class:`~keras_lightnets.models.spec.Conventions` of the model.
         args: Validated :class:`CommonArgs`.
         input_shape: Resolved input shape from :func:`validate_common`.
         body: ``body(ctx, x) -> x`` that adds the family's feature extractor.
@@ -166,14 +155,14 @@ def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, 
         A functional ``keras.Model``.
     """
     ctx = BuildContext(
-        bn_momentum=family.bn_momentum, conv_initializer=family.conv_initializer,
+        bn_epsilon=family.bn_epsilon, bn_momentum=family.bn_momentum, conv_initializer=family.conv_initializer,
         dense_initializer=family.dense_initializer, convolutions=convolutions,
     )
     model_inputs, x = inputs_lib.make_input(input_shape, args.input_tensor)
     if args.include_preprocessing:
         x = _preprocess(ctx, x, family.preprocessing)
     x = body(ctx, x)
-    x = _head(ctx, x, family, args, dropout)
+    x = _head(ctx, x, family, args, dropout, hidden)
     model = keras.Model(model_inputs, x, name=args.name or default_name)
     if args.include_preprocessing:
         set_imagenet_statistics(model, ctx)
@@ -215,3 +204,9 @@ def published_resolution(alpha, alphas, rows, cols, sizes, include_top, input_sh
         stacklevel=4,
     )
     return fallback
+
+
+def check_published_table(stages):
+    """Refuses a custom table with ``weights="imagenet"`` (published files fit the published table)."""
+    if stages is not None:
+        validation.fail("stages", f"a custom table of {len(stages)} rows", 'None when weights="imagenet" (published files fit the published table)')

@@ -5,13 +5,11 @@ multiples of 8, depth repeats blocks (ceil), resolution sets the default
 input size.
 """
 
-import keras
+import dataclasses
 
+from keras_lightnets import registry, validation
 from keras_lightnets import scaling as rules
-from keras_lightnets import validation
-from keras_lightnets.layers.inverted_residual import inverted_residual_block
-from keras_lightnets.models import common
-from keras_lightnets.weights import WeightSource
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
 
 CONV_INITIALIZER = {
     "class_name": "VarianceScaling",
@@ -21,12 +19,13 @@ DENSE_INITIALIZER = {
     "class_name": "VarianceScaling",
     "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
 }
-STEM_FILTERS = 32
-HEAD_FILTERS = 1280
-SE_RATIO = 0.25
-# (kernel, repeats, output filters, expansion, first stride) of the B0 stages.
-STAGES = ((3, 1, 16, 1, 1), (3, 2, 24, 6, 2), (5, 2, 40, 6, 2), (3, 3, 80, 6, 2),
-          (5, 3, 112, 6, 1), (5, 4, 192, 6, 2), (3, 1, 320, 6, 1))
+# The B0 stages: (kernel, repeats, output filters, expansion, first stride); squeeze-excite 0.25 of the block input.
+STAGES = tuple(
+    Stage("inverted_residual", filters, repeats=repeats, kernel=kernel, stride=stride, expansion=expansion, se_ratio=0.25)
+    for kernel, repeats, filters, expansion, stride in (
+        (3, 1, 16, 1, 1), (3, 2, 24, 6, 2), (5, 2, 40, 6, 2), (3, 3, 80, 6, 2),
+        (5, 3, 112, 6, 1), (5, 4, 192, 6, 2), (3, 1, 320, 6, 1))
+)
 SCALINGS = ("official", "compound")
 WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
 ROLE_SUFFIXES = {
@@ -35,6 +34,21 @@ ROLE_SUFFIXES = {
     "se_reshape": "se_reshape", "se_reduce": "se_reduce", "se_expand": "se_expand", "se_excite": "se_excite",
     "project": "project_conv", "project_bn": "project_bn", "drop": "drop", "add": "add",
 }
+
+
+def block_names(stages, stage, repeat, index):
+    """keras.applications' EfficientNet names: ``block{stage + 1}{a, b, ...}_{role}``."""
+    return prefixed(f"block{stage + 1}{chr(repeat + 97)}_", ROLE_SUFFIXES)
+
+
+CONVENTIONS = Conventions(
+    names=block_names,
+    stem=(ConvLayer(32, ("stem_conv", "stem_bn", "stem_activation"), kernel=3, stride=2, padding="correct",
+                    pad_name="stem_conv_pad"),),
+    head=(ConvLayer(1280, ("top_conv", "top_bn", "top_activation")),),
+    preprocessing="imagenet", activation="swish", conv_initializer=CONV_INITIALIZER,
+    dense_initializer=DENSE_INITIALIZER, rounding="divisible", downsample="correct",
+)
 
 
 # md5 of keras.applications' published files, (with classifier, without), as keras.applications checks them.
@@ -50,11 +64,6 @@ WEIGHTS_HASHES = {
 }
 
 
-def _names(stage, repeat):
-    prefix = f"block{stage + 1}{chr(repeat + 97)}_"
-    return {role: prefix + suffix for role, suffix in ROLE_SUFFIXES.items()}
-
-
 def _coefficients(phi, scaling_mode, compound_coefficients):
     validation.check_choice("scaling", scaling_mode, SCALINGS)
     if scaling_mode == "official":
@@ -66,6 +75,10 @@ def _coefficients(phi, scaling_mode, compound_coefficients):
 
 
 def _imagenet_source(phi, scaling_mode, include_top, input_shape, classes, classifier_activation):
+    import keras
+
+    from keras_lightnets.weights import WeightSource
+
     if scaling_mode != "official":
         validation.fail("scaling", scaling_mode, '"official" when weights="imagenet" (only B0-B7 are published)')
     filename = f"efficientnetb{phi}{'' if include_top else '_notop'}.h5"
@@ -94,6 +107,7 @@ def EfficientNet(
     activation="swish",
     scaling="official",
     compound_coefficients=(rules.COMPOUND_ALPHA, rules.COMPOUND_BETA, rules.COMPOUND_GAMMA),
+    stages=None,
 ):
     """EfficientNet-B{phi}, a drop-in for ``keras.applications.EfficientNetB{phi}``.
 
@@ -123,49 +137,41 @@ def EfficientNet(
             depth alpha^phi, width beta^phi, resolution 224 * gamma^phi).
         compound_coefficients: (alpha, beta, gamma) for ``scaling="compound"``;
             default the paper's (1.2, 1.1, 1.15).
+        stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`
+            or keras.applications ``blocks_args`` dicts) scaled like B0's;
+            None = the B0 table.
 
     Returns:
         ``keras.Model``.
     """
+    from keras_lightnets.models import builder, common
+
     width, depth, resolution, table_dropout = _coefficients(phi, scaling, compound_coefficients)
     dropout = table_dropout if dropout is None else dropout
     validation.check_rate("dropout", dropout)
     validation.check_rate("drop_connect_rate", drop_connect_rate)
-    family = common.Family(
-        default_size=resolution, min_size=32, preprocessing="imagenet", head="dense",
-        conv_initializer=CONV_INITIALIZER, dense_initializer=DENSE_INITIALIZER,
-    )
+    table = STAGES if stages is None else parse_stages(stages)
+    conventions = dataclasses.replace(CONVENTIONS, default_size=resolution)
     args = common.CommonArgs(
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
         include_preprocessing,
     )
-    shape = common.validate_common(args, family)
+    shape = common.validate_common(args, conventions)
     source = None
     if weights == "imagenet":
+        common.check_published_table(stages)
         source = _imagenet_source(phi, scaling, include_top, shape, classes, classifier_activation)
-
-    def body(ctx, x):
-        pad = ctx.downsample_padding(ctx.spatial(x), 3, "correct")
-        x = ctx.zero_pad(pad, "stem_conv_pad")(x)
-        x = ctx.conv(scaling_filters(STEM_FILTERS), 3, "stem_conv", strides=2, padding="valid")(x)
-        x = ctx.batch_norm("stem_bn")(x)
-        x = ctx.activation(activation, "stem_activation")(x)
-        total = float(sum(rules.round_repeats(stage[1], depth) for stage in STAGES))
-        index = 0
-        for stage, (kernel, repeats, filters, expansion, first_stride) in enumerate(STAGES):
-            for repeat in range(rules.round_repeats(repeats, depth)):
-                x = inverted_residual_block(
-                    ctx, x, scaling_filters(filters), _names(stage, repeat), expand_ratio=expansion,
-                    kernel_size=kernel, strides=first_stride if repeat == 0 else 1, se_ratio=SE_RATIO,
-                    activation=activation, drop_rate=drop_connect_rate * index / total,
-                )
-                index += 1
-        x = ctx.conv(scaling_filters(HEAD_FILTERS), 1, "top_conv")(x)
-        x = ctx.batch_norm("top_bn")(x)
-        return ctx.activation(activation, "top_activation")(x)
-
-    def scaling_filters(filters):
-        return rules.make_divisible(filters * width, 8)
-
+    body = builder.body(conventions, table, width=width, depth=depth, drop_connect_rate=drop_connect_rate,
+                        activation=activation)
     default_name = f"efficientnetb{phi}" if scaling == "official" else f"efficientnet_phi{phi:g}"
-    return common.build(family, args, shape, body, default_name, dropout=dropout, imagenet=source)
+    return common.build(conventions, args, shape, body, default_name, dropout=dropout, imagenet=source)
+
+
+registry.register_family(registry.FamilyEntry(
+    f"{__name__}:EfficientNet",
+    tuple(f"efficientnet_b{phi}" for phi in sorted(rules.EFFICIENTNET_TABLE)),
+    lambda name: {"phi": int(name[len("efficientnet_b"):])},
+    lambda name: rules.EFFICIENTNET_TABLE[int(name[len("efficientnet_b"):])][2],
+    options=("drop_connect_rate",),
+    exports=("EfficientNet",),
+))

@@ -1,26 +1,22 @@
 """MobileNetV1 (arXiv 1704.04861): a stem conv and 13 depthwise separable blocks."""
 
-import keras
+from keras_lightnets import registry, validation
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages
 
-from keras_lightnets import validation
-from keras_lightnets.layers.separable import separable_block
-from keras_lightnets.models import catalog, common
-from keras_lightnets.models.inputs import spatial_size
-from keras_lightnets.weights import WeightSource
-
-FAMILY = common.Family(default_size=catalog.MOBILENET_DEFAULT_SIZE, min_size=32, preprocessing="symmetric", head="conv")
-STEM_FILTERS = 32
-# (pointwise filters, depthwise stride) of blocks 1..13.
-BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
-)
-IMAGENET_ALPHAS = catalog.MOBILENET_V1_ALPHAS
-IMAGENET_SIZES = catalog.MOBILENET_V1_SIZES
+IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
+IMAGENET_SIZES = (128, 160, 192, 224)
+DEFAULT_SIZE = 224
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+# Blocks 1..13: (pointwise filters, depthwise stride).
+STAGES = tuple(
+    Stage("separable", filters, stride=stride)
+    for filters, stride in ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1),
+                            (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+)
 
 
-def _names(block_id):
+def _names(stages, stage, repeat, index):
+    block_id = index + 1
     return {
         "pad": f"conv_pad_{block_id}",
         "depthwise": f"conv_dw_{block_id}",
@@ -32,7 +28,20 @@ def _names(block_id):
     }
 
 
+CONVENTIONS = Conventions(
+    names=_names,
+    stem=(ConvLayer(32, ("conv1", "conv1_bn", "conv1_relu"), kernel=3, stride=2),),
+    default_size=DEFAULT_SIZE, preprocessing="symmetric", classifier="conv", activation="relu6",
+    rounding="int", downsample="bottom_right",
+)
+
+
 def _imagenet_source(alpha, include_top, rows, cols, input_shape, classes, classifier_activation):
+    import keras
+
+    from keras_lightnets.models import common
+    from keras_lightnets.weights import WeightSource
+
     rows = common.published_resolution(alpha, IMAGENET_ALPHAS, rows, cols, IMAGENET_SIZES, include_top, input_shape)
     alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
     filename = f"mobilenet_{alpha_text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
@@ -60,6 +69,7 @@ def MobileNetV1(
     include_preprocessing=True,
     activation="relu6",
     convolutions="separable",
+    stages=None,
 ):
     """MobileNetV1, a drop-in for ``keras.applications.MobileNet``.
 
@@ -84,37 +94,40 @@ def MobileNetV1(
         convolutions: "separable" (default), or "standard" to build every
             separable pair as one full convolution of the same kernel, stride
             and width (the MobileNet paper's "Conv MobileNet" comparison).
+        stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`
+            or blocks_args dicts) instead of the paper's 13 blocks; None = the paper's.
 
     Returns:
         ``keras.Model``.
     """
+    import keras
+
+    from keras_lightnets.models import builder, common
+    from keras_lightnets.models.inputs import spatial_size
+
     validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
     validation.check_number("depth_multiplier", depth_multiplier, minimum=1, integer=True)
     validation.check_rate("dropout", dropout)
     common.check_convolutions(convolutions, weights)
+    table = STAGES if stages is None else parse_stages(stages)
     args = common.CommonArgs(
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
         include_preprocessing,
     )
-    shape = common.validate_common(args, FAMILY)
+    shape = common.validate_common(args, CONVENTIONS)
     rows, cols = spatial_size(shape, keras.config.image_data_format())
     source = None
     if weights == "imagenet":
         if depth_multiplier != 1:
             validation.fail("depth_multiplier", depth_multiplier, '1 when weights="imagenet"')
+        common.check_published_table(stages)
         source = _imagenet_source(alpha, include_top, rows, cols, shape, classes, classifier_activation)
+    body = builder.body(CONVENTIONS, table, width=alpha, activation=activation, depth_multiplier=depth_multiplier)
+    return common.build(CONVENTIONS, args, shape, body, f"mobilenet_{alpha:0.2f}_{rows}", dropout=dropout,
+                        imagenet=source, convolutions=convolutions)
 
-    def body(ctx, x):
-        x = ctx.conv(int(STEM_FILTERS * alpha), 3, "conv1", strides=2)(x)
-        x = ctx.batch_norm("conv1_bn")(x)
-        x = ctx.activation(activation, "conv1_relu")(x)
-        for block_id, (filters, stride) in enumerate(BLOCKS, start=1):
-            x = separable_block(
-                ctx, x, int(filters * alpha), _names(block_id), strides=stride,
-                padding="same" if stride == 1 else "valid",
-                pad=ctx.downsample_padding(ctx.spatial(x), 3, "bottom_right") if stride == 2 else None,
-                depth_multiplier=depth_multiplier, depthwise_activation=activation, activation=activation,
-            )
-        return x
 
-    return common.build(FAMILY, args, shape, body, f"mobilenet_{alpha:0.2f}_{rows}", dropout=dropout, imagenet=source, convolutions=convolutions)
+registry.register_family(registry.alpha_resolution_entry(
+    "mobilenet_v1", f"{__name__}:MobileNetV1", IMAGENET_ALPHAS, IMAGENET_SIZES, DEFAULT_SIZE,
+    options=("alpha", "convolutions"), exports=("MobileNetV1",),
+))

@@ -1,35 +1,45 @@
 """MobileNetV2 (arXiv 1801.04381): inverted residuals with linear bottlenecks."""
 
-import keras
+from keras_lightnets import registry, validation
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages
 
-from keras_lightnets import validation
-from keras_lightnets.layers.inverted_residual import inverted_residual_block
-from keras_lightnets.models import catalog, common
-from keras_lightnets.models.inputs import spatial_size
-from keras_lightnets.scaling import make_divisible
-from keras_lightnets.weights import WeightSource
-
-FAMILY = common.Family(default_size=catalog.MOBILENET_DEFAULT_SIZE, min_size=32, preprocessing="symmetric", head="dense", bn_momentum=0.999)
-STEM_FILTERS = 32
-HEAD_FILTERS = 1280
-# (expansion, output filters, repeats, first stride): Table 2 of the paper.
-STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-IMAGENET_ALPHAS = catalog.MOBILENET_V2_ALPHAS
-IMAGENET_SIZES = catalog.MOBILENET_V2_SIZES
+IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+IMAGENET_SIZES = (96, 128, 160, 192, 224)
+DEFAULT_SIZE = 224
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+# Table 2 of the paper: (expansion, output filters, repeats, first stride).
+STAGES = tuple(
+    Stage("inverted_residual", filters, repeats=repeats, stride=stride, expansion=expansion)
+    for expansion, filters, repeats, stride in (
+        (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+)
+_ROLES = {
+    "expand": "expand", "expand_bn": "expand_BN", "expand_act": "expand_relu", "pad": "pad",
+    "depthwise": "depthwise", "depthwise_bn": "depthwise_BN", "depthwise_act": "depthwise_relu",
+    "project": "project", "project_bn": "project_BN", "drop": "drop", "add": "add",
+}
 
 
-def _names(block_id):
-    prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
-    roles = {
-        "expand": "expand", "expand_bn": "expand_BN", "expand_act": "expand_relu", "pad": "pad",
-        "depthwise": "depthwise", "depthwise_bn": "depthwise_BN", "depthwise_act": "depthwise_relu",
-        "project": "project", "project_bn": "project_BN", "drop": "drop", "add": "add",
-    }
-    return {role: prefix + suffix for role, suffix in roles.items()}
+def _names(stages, stage, repeat, index):
+    prefix = f"block_{index}_" if index else "expanded_conv_"
+    return {role: prefix + suffix for role, suffix in _ROLES.items()}
+
+
+CONVENTIONS = Conventions(
+    names=_names,
+    stem=(ConvLayer(32, ("Conv1", "bn_Conv1", "Conv1_relu"), kernel=3, stride=2, rounding="divisible"),),
+    head=(ConvLayer(1280, ("Conv_1", "Conv_1_bn", "out_relu"), width="above_one", rounding="divisible"),),
+    default_size=DEFAULT_SIZE, preprocessing="symmetric", activation="relu6", bn_momentum=0.999,
+    rounding="int_divisible",
+)
 
 
 def _imagenet_source(alpha, include_top, rows, cols, input_shape, classes, classifier_activation):
+    import keras
+
+    from keras_lightnets.models import common
+    from keras_lightnets.weights import WeightSource
+
     rows = common.published_resolution(alpha, IMAGENET_ALPHAS, rows, cols, IMAGENET_SIZES, include_top, input_shape)
     filename = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{'' if include_top else '_no_top'}.h5"
     return WeightSource(
@@ -54,6 +64,7 @@ def MobileNetV2(
     include_preprocessing=True,
     dropout=0.0,
     activation="relu6",
+    stages=None,
 ):
     """MobileNetV2, a drop-in for ``keras.applications.MobileNetV2``.
 
@@ -75,37 +86,35 @@ def MobileNetV2(
         dropout: Dropout before the classifier in [0, 1) (keras.applications
             has none: default 0).
         activation: Activation of expansion/depthwise stages (default "relu6").
+        stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`
+            or blocks_args dicts); None = the paper's Table 2.
 
     Returns:
         ``keras.Model``.
     """
+    import keras
+
+    from keras_lightnets.models import builder, common
+    from keras_lightnets.models.inputs import spatial_size
+
     validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
     validation.check_rate("dropout", dropout)
+    table = STAGES if stages is None else parse_stages(stages)
     args = common.CommonArgs(
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
         include_preprocessing,
     )
-    shape = common.validate_common(args, FAMILY)
+    shape = common.validate_common(args, CONVENTIONS)
     rows, cols = spatial_size(shape, keras.config.image_data_format())
     source = None
     if weights == "imagenet":
+        common.check_published_table(stages)
         source = _imagenet_source(alpha, include_top, rows, cols, shape, classes, classifier_activation)
+    body = builder.body(CONVENTIONS, table, width=alpha, activation=activation)
+    return common.build(CONVENTIONS, args, shape, body, f"mobilenetv2_{alpha:0.2f}_{rows}", dropout=dropout, imagenet=source)
 
-    def body(ctx, x):
-        x = ctx.conv(make_divisible(STEM_FILTERS * alpha, 8), 3, "Conv1", strides=2)(x)
-        x = ctx.batch_norm("bn_Conv1")(x)
-        x = ctx.activation(activation, "Conv1_relu")(x)
-        block_id = 0
-        for expansion, filters, repeats, first_stride in STAGES:
-            for repeat in range(repeats):
-                x = inverted_residual_block(
-                    ctx, x, make_divisible(int(filters * alpha), 8), _names(block_id),
-                    expand_ratio=expansion, strides=first_stride if repeat == 0 else 1, activation=activation,
-                )
-                block_id += 1
-        head = make_divisible(HEAD_FILTERS * alpha, 8) if alpha > 1.0 else HEAD_FILTERS
-        x = ctx.conv(head, 1, "Conv_1")(x)
-        x = ctx.batch_norm("Conv_1_bn")(x)
-        return ctx.activation(activation, "out_relu")(x)
 
-    return common.build(FAMILY, args, shape, body, f"mobilenetv2_{alpha:0.2f}_{rows}", dropout=dropout, imagenet=source)
+registry.register_family(registry.alpha_resolution_entry(
+    "mobilenet_v2", f"{__name__}:MobileNetV2", IMAGENET_ALPHAS, IMAGENET_SIZES, DEFAULT_SIZE,
+    options=("alpha",), exports=("MobileNetV2",),
+))

@@ -1,0 +1,202 @@
+"""Fused inverted residual (Fused-MBConv) of EfficientNetV2 (arXiv 2104.00298).
+
+The 1x1 expansion and the depthwise k x k of an MBConv become one full
+k x k convolution: k x k expand -> [squeeze-excite] -> linear 1x1 project
+-> [stochastic depth] -> residual add. With expansion 1 the block is a single
+k x k convolution with its activation.
+"""
+
+import keras
+
+from keras_lightnets import validation
+from keras_lightnets.layers.context import BuildContext
+from keras_lightnets.layers.inverted_residual import expanded_channels, reduced_channels
+from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
+from keras_lightnets.layers.wiring import build_by_tracing, call_layer, serialize
+
+FUSED_ROLES = ("pad", "expand", "expand_bn", "expand_act", *SE_ROLES, "project", "project_bn", "project_act", "drop", "add")
+
+
+def make_fused_inverted_residual_layers(
+    ctx,
+    in_channels,
+    spatial,
+    filters,
+    names,
+    expand_ratio=4,
+    kernel_size=3,
+    strides=1,
+    se_ratio=0.0,
+    activation="swish",
+    drop_rate=0.0,
+    downsample="same",
+    se_activation=None,
+    se_gate="sigmoid",
+):
+    """Creates the stock layers of one fused inverted residual block.
+
+    Args:
+        ctx: :class:`BuildContext`.
+        in_channels: Channels of the block input (int >= 1).
+        spatial: (height, width) of the block input; entries may be None.
+        filters: Output channels (int >= 1).
+        names: Mapping role -> layer name for ``FUSED_ROLES``.
+        expand_ratio: Expansion factor (> 0); 1 makes the block one k x k convolution.
+        kernel_size: Kernel of the fused convolution (odd int).
+        strides: 1 or 2.
+        se_ratio: Squeeze-excite width as a fraction of ``in_channels`` (0 disables).
+        activation: Activation after the fused convolution.
+        drop_rate: Stochastic-depth rate in [0, 1) on the residual branch.
+        downsample: Stride 2 with TF "same" padding ("same", EfficientNetV2)
+            or explicit keras.applications ``correct_pad`` ("correct").
+        se_activation: Activation of the squeeze-excite reduction (None = ``activation``).
+        se_gate: "sigmoid" or "hard_sigmoid".
+
+    Returns:
+        dict role -> layer.
+    """
+    expanded = expanded_channels(in_channels, expand_ratio)
+    made = {}
+    padding = "same"
+    if strides == 2 and downsample != "same":
+        made["pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel_size, downsample), names["pad"])
+        padding = "valid"
+    if expand_ratio != 1:
+        made["expand"] = ctx.conv(expanded, kernel_size, names["expand"], strides=strides, padding=padding)
+        made["expand_bn"] = ctx.batch_norm(names["expand_bn"])
+        made["expand_act"] = ctx.activation(activation, names["expand_act"])
+    if 0 < se_ratio <= 1:
+        made.update(make_squeeze_excite_layers(
+            ctx, expanded, reduced_channels(in_channels, se_ratio), names,
+            activation=se_activation or activation, gate=se_gate,
+        ))
+    if expand_ratio != 1:
+        made["project"] = ctx.conv(filters, 1, names["project"])
+    else:
+        made["project"] = ctx.conv(filters, kernel_size, names["project"], strides=strides, padding=padding)
+    made["project_bn"] = ctx.batch_norm(names["project_bn"])
+    if expand_ratio == 1:
+        made["project_act"] = ctx.activation(activation, names["project_act"])
+    if strides == 1 and in_channels == filters:
+        if drop_rate > 0:
+            made["drop"] = ctx.layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=names["drop"])
+        made["add"] = ctx.layers.Add(name=names["add"])
+    return made
+
+
+def apply_fused_inverted_residual(sublayers, inputs, call=call_layer):
+    """Applies the layers made by :func:`make_fused_inverted_residual_layers`."""
+    x = inputs
+    for role in ("pad", "expand", "expand_bn", "expand_act"):
+        if role in sublayers:
+            x = call(sublayers[role], x)
+    if "se_excite" in sublayers:
+        x = apply_squeeze_excite(sublayers, x, call)
+    for role in ("project", "project_bn", "project_act", "drop"):
+        if role in sublayers:
+            x = call(sublayers[role], x)
+    if "add" in sublayers:
+        x = call(sublayers["add"], [x, inputs])
+    return x
+
+
+def fused_inverted_residual_block(ctx, x, filters, names, **kwargs):
+    """Functional helper: one fused inverted residual block on ``x`` with stock layers.
+
+    Args:
+        ctx: :class:`BuildContext`.
+        x: Input tensor.
+        filters: Output channels.
+        names: Mapping role -> layer name.
+        **kwargs: Any argument of :func:`make_fused_inverted_residual_layers`.
+
+    Returns:
+        The output tensor.
+    """
+    sublayers = make_fused_inverted_residual_layers(ctx, ctx.channels(x), ctx.spatial(x), filters, names, **kwargs)
+    return apply_fused_inverted_residual(sublayers, x)
+
+
+@keras.saving.register_keras_serializable(package="keras_lightnets")
+class FusedInvertedResidual(keras.layers.Layer):
+    """Fused inverted residual (Fused-MBConv) block as one layer.
+
+    Args:
+        filters: Output channels (int >= 1).
+        expand_ratio: Expansion factor (> 0, default 4); 1 = one k x k convolution.
+        kernel_size: Fused kernel size (odd int, default 3).
+        strides: 1 or 2.
+        se_ratio: Squeeze-excite ratio in [0, 1] of the input channels (0 = off).
+        activation: Activation (default "swish").
+        drop_rate: Stochastic-depth rate in [0, 1).
+        se_activation: Activation of the squeeze-excite reduction (None = ``activation``).
+        se_gate: "sigmoid" or "hard_sigmoid".
+        bn_momentum: Batch-norm momentum in (0, 1).
+        bn_epsilon: Batch-norm epsilon (> 0).
+        data_format: "channels_last", "channels_first" or None (Keras default).
+        **kwargs: Base ``Layer`` arguments.
+    """
+
+    def __init__(
+        self,
+        filters,
+        expand_ratio=4,
+        kernel_size=3,
+        strides=1,
+        se_ratio=0.0,
+        activation="swish",
+        drop_rate=0.0,
+        se_activation=None,
+        se_gate="sigmoid",
+        bn_momentum=0.9,
+        bn_epsilon=1e-3,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validation.check_number("filters", filters, minimum=1, integer=True)
+        validation.check_number("expand_ratio", expand_ratio, minimum=0.0, exclusive_minimum=True)
+        validation.check_number("kernel_size", kernel_size, minimum=1, integer=True)
+        validation.check_choice("strides", strides, [1, 2])
+        validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
+        validation.check_rate("drop_rate", drop_rate)
+        validation.check_choice("se_gate", se_gate, ["sigmoid", "hard_sigmoid"])
+        data_format = data_format or keras.config.image_data_format()
+        self._config = dict(
+            filters=filters, expand_ratio=expand_ratio, kernel_size=kernel_size, strides=strides,
+            se_ratio=se_ratio, activation=activation, drop_rate=drop_rate, se_activation=se_activation,
+            se_gate=se_gate, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, data_format=data_format,
+        )
+        self.sublayers = None
+
+    def _wire(self, x, call=call_layer):
+        return apply_fused_inverted_residual(self.sublayers, x, call)
+
+    def build(self, input_shape):
+        """Creates and builds the sublayers for ``input_shape``."""
+        c = self._config
+        ctx = BuildContext(data_format=c["data_format"], bn_epsilon=c["bn_epsilon"], bn_momentum=c["bn_momentum"])
+        probe = keras.KerasTensor(tuple(input_shape))
+        options = {key: value for key, value in c.items() if key not in ("filters", "bn_momentum", "bn_epsilon", "data_format")}
+        self.sublayers = make_fused_inverted_residual_layers(
+            ctx, ctx.channels(probe), ctx.spatial(probe), c["filters"], {r: r for r in FUSED_ROLES}, **options,
+        )
+        build_by_tracing(self, input_shape)
+
+    def call(self, inputs):
+        """Applies the block."""
+        return self._wire(inputs)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (batch included)."""
+        if self.sublayers is None:
+            self.build(input_shape)
+        return self._wire(keras.KerasTensor(tuple(input_shape))).shape
+
+    def get_config(self):
+        """Serializable configuration."""
+        config = super().get_config()
+        config.update(self._config)
+        config["activation"] = serialize(self._config["activation"])
+        config["se_activation"] = serialize(self._config["se_activation"])
+        return config
