@@ -40,7 +40,7 @@ def _md5(path):
 
 
 def test_imagenet_feature_extractor_file_for_xception(keras_home, monkeypatch):
-    from keras_lightnets.models import xception
+    from keras_lightnets.models.families import xception
 
     published = randomize(keras.applications.Xception(include_top=False, weights=None, input_shape=(96, 96, 3)))
     path = keras_home / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -75,13 +75,18 @@ def test_published_hashes_are_keras_applications_own():
     import re
 
     from keras.src.applications import efficientnet as ka_efficientnet
+    from keras.src.applications import efficientnet_v2 as ka_efficientnet_v2
+    from keras.src.applications import mobilenet_v3 as ka_mobilenet_v3
     from keras.src.applications import xception as ka_xception
 
-    from keras_lightnets.models import efficientnet, xception
+    from keras_lightnets.models.families import efficientnet, efficientnet_v2, mobilenet_v3, xception
 
     assert {f"b{phi}": pair for phi, pair in efficientnet.WEIGHTS_HASHES.items()} == ka_efficientnet.WEIGHTS_HASHES
     assert re.findall(r'file_hash="([0-9a-f]{32})"', inspect.getsource(ka_xception)) == [
         xception.WEIGHTS_HASHES[True], xception.WEIGHTS_HASHES[False]]
+    assert mobilenet_v3.WEIGHTS_HASHES == ka_mobilenet_v3.WEIGHTS_HASHES
+    assert {key if key.startswith("b") else f"-{key}": pair for key, pair in efficientnet_v2.WEIGHTS_HASHES.items()} == (
+        ka_efficientnet_v2.WEIGHTS_HASHES)
 
 
 def test_a_damaged_cached_file_is_an_error_naming_it_when_offline(keras_home, monkeypatch):

@@ -68,6 +68,9 @@ def _preprocess(ctx, x, mode):
     if mode == "symmetric_128":
         return ctx.layers.Rescaling(1.0 / 128.0, offset=-1.0, name="rescaling")(x)
     x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    if mode == "imagenet_constant":  # statistics as constants, not weights (EfficientNetV2's parameter count)
+        variance = [std**2 for std in IMAGENET_STD]
+        return ctx.layers.Normalization(axis=ctx.channel_axis, mean=list(IMAGENET_MEAN), variance=variance, name="normalization")(x)
     return ctx.layers.Normalization(axis=ctx.channel_axis, name="normalization")(x)
 
 
@@ -80,6 +83,8 @@ def set_imagenet_statistics(model, ctx):
     try:
         layer = model.get_layer("normalization")
     except ValueError:
+        return
+    if not layer.get_weights():  # statistics given as constants
         return
     mean, variance, count = layer.get_weights()
     if mean.shape == (3,):

@@ -44,7 +44,7 @@ SE_BASES = ("input", "expanded")
 DOWNSAMPLE_PADDINGS = ("correct", "bottom_right", "same")
 HEAD_WIDTHS = ("scaled", "fixed", "above_one", "times_input")
 CLASSIFIERS = ("dense", "conv", "conv_mlp")
-PREPROCESSINGS = ("symmetric", "symmetric_128", "imagenet")
+PREPROCESSINGS = ("symmetric", "symmetric_128", "imagenet", "imagenet_constant")
 
 # keras.applications blocks_args keys -> Stage fields.
 _BLOCKS_ARGS_KEYS = {
@@ -244,7 +244,8 @@ class Conventions:
         default_size: Resolution used when none is given with a classifier.
         min_size: Smallest accepted input height/width.
         preprocessing: "symmetric" ([0, 255] -> [-1, 1]), "symmetric_128"
-            (x / 128 - 1) or "imagenet" (/255 then ImageNet mean/std).
+            (x / 128 - 1), "imagenet" (/255 then ImageNet mean/std held as
+            weights) or "imagenet_constant" (the same statistics as constants).
         classifier: "dense" (GAP -> [Dropout] -> Dense), "conv" (MobileNetV1:
             GAP -> Dropout -> 1x1 conv -> Reshape) or "conv_mlp"
             (MobileNetV3: GAP -> 1x1 conv + act -> Dropout -> 1x1 conv -> Flatten).
@@ -291,6 +292,21 @@ class Conventions:
     drop_connect_total: str = "scaled"
 
 
+class RoleNames(dict):
+    """Role -> layer name; a role the family does not name gets ``prefix + role``.
+
+    A custom table may use a block kind the family's own table does not (a
+    fused block in a MobileNetV2), whose extra roles then get unique names.
+    """
+
+    def __init__(self, prefix, names=()):
+        super().__init__(names)
+        self.prefix = prefix
+
+    def __missing__(self, role):
+        return self.prefix + role
+
+
 def prefixed(prefix, suffixes):
-    """``{role: prefix + suffix}``: the naming of most keras.applications blocks."""
-    return {role: prefix + suffix for role, suffix in suffixes.items()}
+    """``{role: prefix + suffix}``: the naming of most keras.applications blocks (other roles: ``prefix + role``)."""
+    return RoleNames(prefix, {role: prefix + suffix for role, suffix in suffixes.items()})

@@ -1,5 +1,7 @@
 """The model a training run builds: a registry name at the data's resolution and class count."""
 
+import inspect
+
 import keras
 
 from keras_lightnets import registry, validation
@@ -68,9 +70,11 @@ def build_model(config, num_classes, channels):
         A ``keras.Model`` taking raw [0, 255] images of ``config.image_size``.
     """
     kwargs = {"input_shape": (config.image_size, config.image_size, channels), "classes": num_classes, "weights": None}
-    if config.dropout is not None:
-        kwargs["dropout"] = config.dropout
     entry = registry.family_of(config.model)
+    if config.dropout is not None:
+        # keras.applications' MobileNetV3 calls it dropout_rate; every other builder dropout.
+        parameters = inspect.signature(entry.load_builder()).parameters
+        kwargs["dropout" if "dropout" in parameters else "dropout_rate"] = config.dropout
     fixed = entry.fixed(config.model)
     if config.alpha is not None:
         if "alpha" not in entry.options or "alpha" in fixed:

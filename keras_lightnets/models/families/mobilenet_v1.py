@@ -1,7 +1,7 @@
 """MobileNetV1 (arXiv 1704.04861): a stem conv and 13 depthwise separable blocks."""
 
 from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages
+from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage, parse_stages
 
 IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 IMAGENET_SIZES = (128, 160, 192, 224)
@@ -17,7 +17,7 @@ STAGES = tuple(
 
 def _names(stages, stage, repeat, index):
     block_id = index + 1
-    return {
+    return RoleNames(f"block_{block_id}_", {
         "pad": f"conv_pad_{block_id}",
         "depthwise": f"conv_dw_{block_id}",
         "depthwise_bn": f"conv_dw_{block_id}_bn",
@@ -25,7 +25,7 @@ def _names(stages, stage, repeat, index):
         "pointwise": f"conv_pw_{block_id}",
         "pointwise_bn": f"conv_pw_{block_id}_bn",
         "pointwise_act": f"conv_pw_{block_id}_relu",
-    }
+    })
 
 
 CONVENTIONS = Conventions(

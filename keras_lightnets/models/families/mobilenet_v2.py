@@ -1,7 +1,7 @@
 """MobileNetV2 (arXiv 1801.04381): inverted residuals with linear bottlenecks."""
 
 from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
@@ -22,7 +22,7 @@ _ROLES = {
 
 def _names(stages, stage, repeat, index):
     prefix = f"block_{index}_" if index else "expanded_conv_"
-    return {role: prefix + suffix for role, suffix in _ROLES.items()}
+    return prefixed(prefix, _ROLES)
 
 
 CONVENTIONS = Conventions(

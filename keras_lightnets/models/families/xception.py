@@ -7,7 +7,7 @@ profiler. Parameter counts and outputs are identical.
 """
 
 from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages
+from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage, parse_stages, prefixed
 
 # md5 of keras.applications' published files (include_top -> hash), as keras.applications checks them.
 WEIGHTS_HASHES = {True: "0a58e3b7378bc2990ea3b43d5981f1f6", False: "b0042744bf5b25fce3cb969f33bebb97"}
@@ -33,10 +33,10 @@ def _names(stages, stage, repeat, index):
         blocks = sum(row.repeats for row in previous if row.block != "separable")
         earlier = sum(row.repeats for row in previous[last_block + 1:])
         prefix = f"block{blocks + 2}_sepconv{earlier + repeat + 1}_"
-        return {role: prefix + suffix for role, suffix in _SEPARABLE.items()}
+        return prefixed(prefix, _SEPARABLE)
     number = index + 2
-    names = {"shortcut": f"block{number}_shortcut", "shortcut_bn": f"block{number}_shortcut_bn",
-             "pool": f"block{number}_pool", "add": f"block{number}_add"}
+    names = RoleNames(f"block{number}_", {"shortcut": f"block{number}_shortcut", "shortcut_bn": f"block{number}_shortcut_bn",
+             "pool": f"block{number}_pool", "add": f"block{number}_add"})
     for conv in (1, 2, 3):
         prefix = f"block{number}_sepconv{conv}"
         names.update({f"sepconv{conv}_act": f"{prefix}_act", f"sepconv{conv}_depthwise": f"{prefix}_depthwise",

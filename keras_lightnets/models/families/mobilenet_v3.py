@@ -1,0 +1,212 @@
+"""MobileNetV3 Small and Large (arXiv 1905.02244): inverted residuals with hard-swish and squeeze-excite.
+
+Exact twins of ``keras.applications.MobileNetV3Small`` / ``MobileNetV3Large``:
+the same tables, channel rounding (multiples of 8, including the expanded
+and squeeze-excite widths), layer names and classifier (a 1x1 convolution
+after global pooling, then 1x1 logits). ``minimalistic=True`` is
+keras.applications' variant without squeeze-excite, hard-swish or 5x5 kernels.
+The hard-sigmoid gate and hard-swish are Keras' own activations
+(``hard_sigmoid(x) = relu6(x + 3) / 6``), which TFLite converts to its
+HARD_SWISH op.
+"""
+
+import dataclasses
+
+from keras_lightnets import registry, validation
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
+
+WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+# md5 of keras.applications' published files, (with classifier, without), as keras.applications checks them.
+WEIGHTS_HASHES = {
+    "large_224_0.75_float": ("765b44a33ad4005b3ac83185abf1d0eb", "40af19a13ebea4e2ee0c676887f69a2e"),
+    "large_224_1.0_float": ("59e551e166be033d707958cf9e29a6a7", "07fb09a5933dd0c8eaafa16978110389"),
+    "large_minimalistic_224_1.0_float": ("675e7b876c45c57e9e63e6d90a36599c", "ec5221f64a2f6d1ef965a614bdae7973"),
+    "small_224_0.75_float": ("cb65d4e5be93758266aa0a7f2c6708b7", "ebdb5cc8e0b497cd13a7c275d475c819"),
+    "small_224_1.0_float": ("8768d4c2e7dee89b9d02b2d03d65d862", "d3e8ec802a04aa4fc771ee12a9a9b836"),
+    "small_minimalistic_224_1.0_float": ("99cd97fb2fcdad2bf028eb838de69e37", "cde8136e733e811080d9fcd8a252f7e4"),
+}
+IMAGENET_ALPHAS = (0.75, 1.0)
+IMAGENET_SIZE = 224
+
+
+def _stage(filters, expansion, kernel=3, stride=1, se=False, activation="relu", repeats=1):
+    return Stage("inverted_residual", filters, repeats=repeats, kernel=kernel, stride=stride, expansion=expansion,
+                 se_ratio=0.25 if se else 0.0, activation=activation)
+
+
+# Tables 1 and 2 of the paper, as keras.applications builds them (rows with equal blocks merged into repeats).
+SMALL = (
+    _stage(16, 1, stride=2, se=True),
+    _stage(24, 72 / 16, stride=2),
+    _stage(24, 88 / 24),
+    _stage(40, 4, kernel=5, stride=2, se=True, activation="hard_swish"),
+    _stage(40, 6, kernel=5, se=True, activation="hard_swish", repeats=2),
+    _stage(48, 3, kernel=5, se=True, activation="hard_swish", repeats=2),
+    _stage(96, 6, kernel=5, stride=2, se=True, activation="hard_swish", repeats=3),
+)
+LARGE = (
+    _stage(16, 1),
+    _stage(24, 4, stride=2),
+    _stage(24, 3),
+    _stage(40, 3, kernel=5, stride=2, se=True, repeats=3),
+    _stage(80, 6, stride=2, activation="hard_swish"),
+    _stage(80, 2.5, activation="hard_swish"),
+    _stage(80, 2.3, activation="hard_swish", repeats=2),
+    _stage(112, 6, se=True, activation="hard_swish", repeats=2),
+    _stage(160, 6, kernel=5, stride=2, se=True, activation="hard_swish", repeats=3),
+)
+# Width of the classifier's hidden 1x1 convolution.
+LAST_POINT = {"small": 1024, "large": 1280}
+_ROLES = {
+    "expand": "expand", "expand_bn": "expand_bn", "expand_act": "expand_activation", "pad": "depthwise_pad",
+    "depthwise": "depthwise", "depthwise_bn": "depthwise_bn", "depthwise_act": "depthwise_activation",
+    "se_squeeze": "squeeze_excite_avg_pool", "se_reshape": "squeeze_excite_reshape",
+    "se_reduce": "squeeze_excite_conv", "se_expand": "squeeze_excite_conv_1", "se_excite": "squeeze_excite_mul",
+    "project": "project", "project_bn": "project_bn", "drop": "drop", "add": "add",
+}
+
+
+def _names(stages, stage, repeat, index):
+    return prefixed(f"expanded_conv_{index}_" if index else "expanded_conv_", _ROLES)
+
+
+def conventions(model_type, minimalistic):
+    """The Conventions of MobileNetV3 ``model_type`` ("small" or "large")."""
+    return Conventions(
+        names=_names,
+        stem=(ConvLayer(16, ("conv", "conv_bn", "conv_activation"), kernel=3, stride=2, width="fixed"),),
+        head=(ConvLayer(6, ("conv_1", "conv_1_bn", "conv_1_activation"), width="times_input"),),
+        default_size=None, preprocessing="symmetric", classifier="conv_mlp",
+        classifier_hidden=ConvLayer(LAST_POINT[model_type], ("conv_2", "", ""), width="above_one"),
+        activation="relu" if minimalistic else "hard_swish", bn_momentum=0.999, rounding="divisible",
+        downsample="correct", expansion_rounding="divisible", se_base="expanded", se_rounding="divisible",
+        se_activation="relu", se_gate="hard_sigmoid",
+    )
+
+
+def minimalistic_table(stages):
+    """keras.applications' minimalistic variant of a table: 3x3 kernels, ReLU, no squeeze-excite."""
+    return tuple(
+        dataclasses.replace(stage, kernel=3, se_ratio=0.0, activation="relu" if stage.activation == "hard_swish" else stage.activation)
+        for stage in stages
+    )
+
+
+def _imagenet_source(model_type, alpha, minimalistic, include_top, rows, cols, input_shape, classes, classifier_activation):
+    import warnings
+
+    import keras
+
+    from keras_lightnets.weights import WeightSource
+
+    if minimalistic and alpha != 1.0:
+        validation.fail("alpha", alpha, '1.0 when minimalistic=True and weights="imagenet"')
+    if alpha not in IMAGENET_ALPHAS:
+        validation.fail("alpha", alpha, f'one of {IMAGENET_ALPHAS} when weights="imagenet"')
+    if rows != cols or rows != IMAGENET_SIZE:
+        warnings.warn(
+            f"input_shape={input_shape}: MobileNetV3 is published at {IMAGENET_SIZE}x{IMAGENET_SIZE} only; "
+            "loading that file, as keras.applications does.", stacklevel=4,
+        )
+    model_name = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
+    filename = f"weights_mobilenet_v3_{model_name}{'.h5' if include_top else '_no_top_v2.h5'}"
+    twin = keras.applications.MobileNetV3Small if model_type == "small" else keras.applications.MobileNetV3Large
+    return WeightSource(
+        filename, WEIGHTS_URL + filename,
+        lambda: twin(input_shape=input_shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
+                     weights=None, classes=classes, classifier_activation=classifier_activation),
+        file_hash=WEIGHTS_HASHES[model_name][0 if include_top else 1],
+    )
+
+
+def _mobilenet_v3(model_type, table, input_shape, alpha, minimalistic, include_top, weights, input_tensor, classes,
+                  pooling, dropout_rate, classifier_activation, include_preprocessing, name, stages):
+    import keras
+
+    from keras_lightnets.models import builder, common
+    from keras_lightnets.models.inputs import spatial_size
+
+    validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
+    validation.check_choice("minimalistic", minimalistic, [True, False])
+    validation.check_rate("dropout_rate", dropout_rate)
+    table = table if stages is None else parse_stages(stages)
+    if minimalistic:
+        table = minimalistic_table(table)
+    family = conventions(model_type, minimalistic)
+    args = common.CommonArgs(
+        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
+        include_preprocessing,
+    )
+    shape = common.validate_common(args, family)
+    rows, cols = spatial_size(shape, keras.config.image_data_format())
+    source = None
+    if weights == "imagenet":
+        common.check_published_table(stages)
+        source = _imagenet_source(model_type, alpha, minimalistic, include_top, rows, cols, shape, classes,
+                                  classifier_activation)
+    body = builder.body(family, table, width=alpha)
+    hidden = (builder.conv_layer_filters(None, None, family.classifier_hidden, alpha, family), family.activation)
+    default_name = "MobileNetV3Small" if model_type == "small" else "MobileNetV3Large"
+    return common.build(family, args, shape, body, default_name, dropout=dropout_rate, imagenet=source, hidden=hidden)
+
+
+_DOC = """MobileNetV3{kind}, a drop-in for ``keras.applications.MobileNetV3{kind}``.
+
+    Args:
+        input_shape: (height, width, channels); height/width None or >= 32,
+            any channel count (3 for "imagenet"). Default (None, None, 3), as
+            keras.applications (the classifier is fully convolutional).
+        alpha: Width multiplier (> 0); channels round to multiples of 8; the
+            classifier's hidden width grows only when alpha > 1.
+        minimalistic: True for the variant without squeeze-excite, hard-swish
+            and 5x5 kernels (bool).
+        include_top: Attach the classifier.
+        weights: None, "imagenet" (alpha 0.75 or 1.0; 1.0 when minimalistic;
+            published at 224) or a path to a ``.keras``/``.weights.h5`` file.
+            keras.applications defaults to "imagenet"; we default to None
+            like every builder here.
+        input_tensor: Optional Keras tensor to build on.
+        classes: Number of classes (int >= 1).
+        pooling: None, "avg" or "max" when ``include_top`` is False.
+        dropout_rate: Dropout before the logits in [0, 1) (default 0.2).
+        classifier_activation: Activation of the classifier (None = logits).
+        include_preprocessing: If True the model takes raw [0, 255] images;
+            if False it takes [-1, 1] inputs.
+        name: Model name (default "MobileNetV3{kind}").
+        stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`)
+            with the same conventions; None = the paper's.
+
+    Returns:
+        ``keras.Model``.
+    """
+
+
+def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
+                     input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+                     classifier_activation="softmax", include_preprocessing=True, name=None, stages=None):
+    return _mobilenet_v3("small", SMALL, input_shape, alpha, minimalistic, include_top, weights, input_tensor,
+                         classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name, stages)
+
+
+def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
+                     input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+                     classifier_activation="softmax", include_preprocessing=True, name=None, stages=None):
+    return _mobilenet_v3("large", LARGE, input_shape, alpha, minimalistic, include_top, weights, input_tensor,
+                         classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name, stages)
+
+
+MobileNetV3Small.__doc__ = _DOC.format(kind="Small")
+MobileNetV3Large.__doc__ = _DOC.format(kind="Large")
+
+
+def _entry(model_type, builder_name):
+    prefix = f"mobilenet_v3_{model_type}"
+    variants = {prefix: {}, f"{prefix}_0.75": {"alpha": 0.75}, f"{prefix}_minimalistic": {"minimalistic": True}}
+    return registry.FamilyEntry(
+        f"{__name__}:{builder_name}", tuple(variants), lambda name: dict(variants[name]),
+        lambda name: IMAGENET_SIZE, options=("alpha",), exports=(builder_name,),
+    )
+
+
+registry.register_family(_entry("small", "MobileNetV3Small"))
+registry.register_family(_entry("large", "MobileNetV3Large"))
