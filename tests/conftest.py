@@ -16,11 +16,25 @@ from keras_lightnets.train.model_factory import find_layers, is_batch_norm  # no
 INPUT_DEPENDENCE = 1e-2
 
 
+def _short_efficientnet_v2():
+    import keras_lightnets as kl
+
+    # B0's conventions with one block of each kind B0 has: Fused-MBConv without expansion, with expansion, MBConv + SE.
+    return [
+        kl.Stage("fused_inverted_residual", 16), kl.Stage("fused_inverted_residual", 32, stride=2, expansion=4, repeats=2),
+        kl.Stage("inverted_residual", 48, stride=2, expansion=4, se_ratio=0.25, repeats=2),
+    ]
+
+
+SHORT_EFFICIENTNET_V2 = _short_efficientnet_v2()
+
+
 def small_models():
     """One small classifier per family (10 classes) for the export, compression and inference tests.
 
-    The EfficientNet has half B0's depth and width, with every kind of block B0 has: tfmot, the
-    TFLite converter and LiteRT's GPU accelerator take time in proportion to the layer count.
+    The EfficientNet has half B0's depth and width, with every kind of block B0 has, and the
+    EfficientNetV2 a 5-block table of B0's block kinds: tfmot, the TFLite converter and LiteRT's
+    GPU accelerator take time in proportion to the layer count.
     """
     import keras_lightnets as kl
 
@@ -30,6 +44,8 @@ def small_models():
         "efficientnet": lambda: kl.EfficientNet(
             1, scaling="compound", compound_coefficients=(0.5, 0.5, 1.0), input_shape=(32, 32, 3), classes=10),
         "xception": lambda: kl.Xception(input_shape=(71, 71, 3), classes=10),
+        "mobilenet_v3": lambda: kl.MobileNetV3Small(alpha=0.75, input_shape=(96, 96, 3), classes=10),
+        "efficientnet_v2": lambda: kl.EfficientNetV2("b0", input_shape=(64, 64, 3), classes=10, stages=SHORT_EFFICIENTNET_V2),
     }
 
 

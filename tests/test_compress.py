@@ -9,13 +9,15 @@ import keras_lightnets as kl
 from keras_lightnets import compress
 from keras_lightnets.compress import backend
 from keras_lightnets.export.tflite import float_ops
-from tests.conftest import assert_depends_on_input, images, randomize, small_models
+from tests.conftest import SHORT_EFFICIENTNET_V2, assert_depends_on_input, images, randomize, small_models
 
 FAMILIES = {
     "mobilenet_v1": lambda: kl.MobileNetV1(input_shape=(32, 32, 1), alpha=0.25, classes=10),
     "mobilenet_v2": lambda: kl.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=10),
     "efficientnet": lambda: kl.EfficientNet(phi=0, input_shape=(32, 32, 3), classes=10),
     "xception": lambda: kl.Xception(input_shape=(71, 71, 3), classes=10),
+    "mobilenet_v3": lambda: kl.MobileNetV3Small(input_shape=(32, 32, 3), alpha=0.75, classes=10),
+    "efficientnet_v2": lambda: kl.EfficientNetV2("b0", input_shape=(32, 32, 3), classes=10, stages=SHORT_EFFICIENTNET_V2),
 }
 FAMILY_NAMES = sorted(FAMILIES)
 # tfmot wrapping and int8 conversion cost grows with the layer count (B0: 4 minutes on 2 cores).
@@ -102,8 +104,9 @@ def _closeness(got, reference):
 # MobileNetV1's int8 path is the trained digits classifier's test below. EfficientNet's has every rewrite
 # (Rescaling and Normalization as depthwise, the SE Multiply config, the split swish); MobileNetV2 and
 # Xception add only layers those two cover, so they run under `-m slow` (2 minutes each on 2 cores).
-@pytest.mark.parametrize("family", ["efficientnet"] + [pytest.param(f, marks=pytest.mark.slow)
-                                                       for f in ("mobilenet_v2", "xception")])
+# MobileNetV3 brings hard-swish and the hard-sigmoid gate; EfficientNetV2's fused blocks are plain convolutions.
+@pytest.mark.parametrize("family", ["efficientnet", "mobilenet_v3"] + [pytest.param(f, marks=pytest.mark.slow)
+                                                                       for f in ("mobilenet_v2", "xception", "efficientnet_v2")])
 def test_quantize_aware_converts_to_fully_integer_tflite(family, tmp_path):
     """Every family's QAT graph converts with no float op left, and the int8 file computes the QAT network.
 

@@ -47,7 +47,10 @@ def _photos(height, width):
             tf.io.encode_jpeg(tf.constant(other.astype(np.uint8)), quality=90).numpy()]
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+# Serving is family-agnostic; the two youngest families (hard-swish, fused convolutions) run it under -m slow
+# and their ops are converted and run by default in the TFLite tests.
+@pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in ("mobilenet_v3", "efficientnet_v2") else f
+                                    for f in sorted(FAMILIES)])
 def test_export_loads_in_a_tensorflow_only_process_with_identical_outputs(family, tmp_path):
     model = randomize(FAMILIES[family]())
     height, width = model.input.shape[1:3]

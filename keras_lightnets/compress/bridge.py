@@ -5,14 +5,16 @@ builders emit plain stock layers (Conv2D, DepthwiseConv2D, BatchNormalization,
 ReLU, Add, Multiply, ...), which both Keras versions have, so a functional
 graph is rebuilt node by node in the other namespace with the same layer
 names and configurations, and the weights are copied by layer name. Nested
-functional models (e.g. a fine-tuning backbone) are inlined.
+functional models (e.g. a fine-tuning backbone) are inlined. Activations
+tf_keras lacks or defines differently (hard-swish, hard-sigmoid) cross as
+the functions of :mod:`keras_lightnets.compress.activations`.
 """
 
 import inspect
 
 import numpy as np
 
-from keras_lightnets.compress import backend
+from keras_lightnets.compress import activations, backend
 from keras_lightnets.weights import set_layer_weights
 
 # Arguments every layer accepts beyond its own signature.
@@ -124,6 +126,8 @@ def translate_layer(layer, target):
         for suffix, kind in _OBJECT_SUFFIXES.items():
             if key.endswith(suffix):
                 value = _translate_object(value, target, kind)
+        if key == "activation":
+            value = activations.translate_activation(value, to_legacy=target.legacy)
         config[key] = value
     if class_name == "BatchNormalization" and isinstance(config.get("axis"), (list, tuple)):
         # tf_keras stores BN's axis as a one-element list; Keras 3 takes an int.

@@ -14,7 +14,13 @@ with no float op left, :func:`keras_lightnets.export.tflite.float_ops`):
   would stay in float, an int8 depthwise convolution does not;
 * a convolution with a built-in swish (the squeeze-excite reduction) is split
   into the linear convolution and an ``Activation("swish")``, so the
-  convolution's output is quantized before the swish.
+  convolution's output is quantized before the swish;
+* a hard-swish activation layer (MobileNetV3) gets the output
+  ``QuantizeConfig`` (TFLite fuses x * relu6(x + 3) / 6 into one int8
+  HARD_SWISH op);
+* hard-sigmoid (MobileNetV3's squeeze-excite gate), ``relu6(x + 3) / 6``,
+  becomes stock int8 layers: the + 3 in the convolution's bias, ReLU6, and a
+  1x1 depthwise convolution by 1/6.
 """
 
 import functools
@@ -24,7 +30,7 @@ import tempfile
 import numpy as np
 
 from keras_lightnets import validation
-from keras_lightnets.compress import backend, bridge
+from keras_lightnets.compress import activations, backend, bridge
 
 # Layer classes quantized by their output only (no weights to quantize).
 OUTPUT_QUANTIZED = ("Multiply",)
@@ -38,7 +44,8 @@ def _affine(layer):
         channels = layer.input_shape[-1] if hasattr(layer, "input_shape") else layer.input.shape[-1]
         scale = np.broadcast_to(np.asarray(layer.scale, np.float32), (channels,))
         return scale, np.broadcast_to(np.asarray(layer.offset, np.float32), (channels,))
-    mean, variance = (np.asarray(w, np.float32).reshape(-1) for w in layer.get_weights()[:2])
+    # The statistics as weights (adapted or set) or as constructor constants (EfficientNetV2): both are .mean/.variance.
+    mean, variance = (np.asarray(w, np.float32).reshape(-1) for w in (layer.mean, layer.variance))
     scale = 1.0 / np.maximum(np.sqrt(variance), 1e-7)
     return scale, -mean * scale
 
@@ -53,6 +60,8 @@ def _quantizable_rewrite(tf_keras):
             affine = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name)
             return [(affine, [scale.reshape(1, 1, -1, 1), offset.copy()])]
         activation = getattr(layer, "activation", None)
+        if activations.activation_name(layer) == "hard_sigmoid" and kind in ("Conv2D", "Activation"):
+            return _hard_sigmoid_chain(tf_keras, layer)
         if kind in ("Conv2D", "Dense") and getattr(activation, "__name__", "") in _UNFUSABLE_ACTIVATIONS:
             linear = bridge.translate_layer(layer, bridge.legacy())
             linear.activation = tf_keras.activations.linear
@@ -60,6 +69,24 @@ def _quantizable_rewrite(tf_keras):
         return None
 
     return rewrite
+
+
+def _hard_sigmoid_chain(tf_keras, layer):
+    """relu6(x + 3) / 6 as stock int8 layers: (x + 3) in the convolution's bias (or a 1x1 depthwise), ReLU6, a 1x1 depthwise of 1/6."""
+    channels = layer.output.shape[-1]
+    sixth = tf_keras.layers.DepthwiseConv2D(1, use_bias=False, name=f"{layer.name}_sixth")
+    chain = []
+    if type(layer).__name__ == "Conv2D":
+        linear = bridge.translate_layer(layer, bridge.legacy())
+        linear.activation = tf_keras.activations.linear
+        kernel, bias = layer.get_weights()
+        chain.append((linear, [kernel, bias + 3.0]))
+    else:
+        shift = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name)
+        chain.append((shift, [np.ones((1, 1, channels, 1), np.float32), np.full((channels,), 3.0, np.float32)]))
+    chain.append((tf_keras.layers.ReLU(6.0, name=f"{layer.name}_relu6"), None))
+    chain.append((sixth, [np.full((1, 1, channels, 1), 1.0 / 6.0, np.float32)]))
+    return chain
 
 
 @functools.lru_cache(maxsize=None)
@@ -98,7 +125,8 @@ def output_quantize_config_class():
 def quantize_scope():
     """Context manager that lets tf_keras load QAT models using our config (``tfmot.quantization.keras.quantize_scope``)."""
     tfmot = backend.tfmot()
-    return tfmot.quantization.keras.quantize_scope({"OutputQuantizeConfig": output_quantize_config_class()})
+    return tfmot.quantization.keras.quantize_scope({"OutputQuantizeConfig": output_quantize_config_class(),
+                                                    **activations.legacy_functions()})
 
 
 def quantize_aware(model):
@@ -124,7 +152,7 @@ def quantize_aware(model):
     config_class = output_quantize_config_class()
 
     def annotated(layer):
-        if type(layer).__name__ in OUTPUT_QUANTIZED:
+        if type(layer).__name__ in OUTPUT_QUANTIZED or activations.is_keras3_only(layer):
             return annotate(layer, quantize_config=config_class())
         return annotate(layer)
 
