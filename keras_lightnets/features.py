@@ -9,7 +9,7 @@ from keras_lightnets.graph import square_input_shape, static_copy
 
 DEFAULT_STRIDES = (4, 8, 16, 32)
 _PROBE_SIZE = 256
-_SKIPPED = ("ZeroPadding2D", "InputLayer")
+_SKIPPED = (keras.layers.ZeroPadding2D, keras.layers.InputLayer)
 
 
 def endpoint_names(model, strides=DEFAULT_STRIDES):
@@ -37,7 +37,7 @@ def endpoint_names(model, strides=DEFAULT_STRIDES):
     found = {}
     for layer in static.layers:
         output = layer.output
-        if type(layer).__name__ in _SKIPPED or not hasattr(output, "shape") or len(output.shape) != 4:
+        if isinstance(layer, _SKIPPED) or not hasattr(output, "shape") or len(output.shape) != 4:
             continue
         rows = output.shape[1] if keras.config.image_data_format() == "channels_last" else output.shape[2]
         stride = 2 ** round(math.log2(rows_in / rows))

@@ -25,7 +25,8 @@ from keras_lightnets.graph import square_input_shape, static_copy
 
 KINDS = ("standard_conv", "depthwise", "pointwise", "separable", "dense", "pooling", "elementwise", "other")
 # Layers a depthwise output passes through unchanged in shape on its way to the pointwise conv.
-_TRANSPARENT = ("BatchNormalization", "Activation", "ReLU", "Multiply", "Dropout", "Identity", "LeakyReLU")
+_TRANSPARENT = (keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU, keras.layers.Multiply,
+                keras.layers.Dropout, keras.layers.Identity, keras.layers.LeakyReLU)
 
 
 @dataclasses.dataclass
@@ -183,27 +184,26 @@ def _channels(shape, data_format):
 
 def _layer_cost(layer, in_shape, out_shape):
     """(kind, macs) of one stock layer from its batched input/output shapes."""
-    cls = type(layer).__name__
     fmt = getattr(layer, "data_format", "channels_last")
-    if cls == "Conv2D":
+    if isinstance(layer, keras.layers.Conv2D):
         kh, kw = layer.kernel_size
         cin = _channels(in_shape, fmt) // layer.groups
         kind = "pointwise" if (kh, kw) == (1, 1) and layer.groups == 1 else "standard_conv"
         return kind, _spatial(out_shape, fmt) * kh * kw * cin * layer.filters
-    if cls == "DepthwiseConv2D":
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         return "depthwise", _spatial(out_shape, fmt) * kh * kw * _channels(out_shape, fmt)
-    if cls == "SeparableConv2D":
+    if isinstance(layer, keras.layers.SeparableConv2D):
         kh, kw = layer.kernel_size
         mid = _channels(in_shape, fmt) * layer.depth_multiplier
         return "separable", _spatial(out_shape, fmt) * (kh * kw * mid + mid * layer.filters)
-    if cls == "Dense":
+    if isinstance(layer, keras.layers.Dense):
         return "dense", math.prod(in_shape[1:]) * layer.units
-    if cls == "GlobalAveragePooling2D":
+    if isinstance(layer, keras.layers.GlobalAveragePooling2D):
         return "pooling", math.prod(in_shape[1:])
-    if cls == "AveragePooling2D":
+    if isinstance(layer, keras.layers.AveragePooling2D):
         return "pooling", math.prod(out_shape[1:]) * math.prod(layer.pool_size)
-    if cls == "Multiply":
+    if isinstance(layer, keras.layers.Multiply):
         return "elementwise", math.prod(out_shape[1:])
     return "other", 0
 
@@ -261,10 +261,9 @@ def _find_pointwise(depthwise, members):
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        cls = type(layer).__name__
-        if cls == "Conv2D" and tuple(layer.kernel_size) == (1, 1) and tuple(layer.strides) == (1, 1) and layer.groups == 1:
+        if isinstance(layer, keras.layers.Conv2D) and tuple(layer.kernel_size) == (1, 1) and tuple(layer.strides) == (1, 1) and layer.groups == 1:
             return layer
-        if cls in _TRANSPARENT:
+        if isinstance(layer, _TRANSPARENT):
             frontier += _consumers(layer, members)
     return None
 
@@ -293,10 +292,10 @@ def _walk(model, prefix, rows, pairs):
                 pairs.append(_pair(dw, pw, sub_shapes[id(dw)], sub_shapes[id(pw)]))
         else:
             _record(rows, prefix, layer, in_shape, out_shape)
-            if type(layer).__name__ == "SeparableConv2D":
+            if isinstance(layer, keras.layers.SeparableConv2D):
                 pairs.append(_separable2d_pair(layer, in_shape, out_shape))
     for layer in model.layers:
-        if type(layer).__name__ == "DepthwiseConv2D":
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
             pointwise = _find_pointwise(layer, members)
             if pointwise is not None:
                 pairs.append(_pair(layer, pointwise, shapes[id(layer)], shapes[id(pointwise)]))

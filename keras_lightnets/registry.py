@@ -16,7 +16,7 @@ import dataclasses
 import importlib
 import pkgutil
 import re
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Mapping, Tuple
 
 from keras_lightnets import validation
 from keras_lightnets.errors import closest
@@ -37,6 +37,8 @@ class FamilyEntry:
             training engine may pass (e.g. ``"alpha"``, ``"convolutions"``).
         exports: Public names of the builder's module that ``keras_lightnets``
             exposes (e.g. ``("MobileNetV3Small",)``).
+        published_macs: ``name -> multiply-adds per image`` the family's paper
+            (or keras.applications' table) publishes, for the cost report.
     """
 
     builder: str
@@ -45,6 +47,7 @@ class FamilyEntry:
     default_resolution: Callable[[str], int]
     options: Tuple[str, ...] = ()
     exports: Tuple[str, ...] = ()
+    published_macs: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def load_builder(self):
         """The builder function (imports its module, and Keras)."""
@@ -98,7 +101,7 @@ def exports():
     return module_of
 
 
-def alpha_resolution_entry(prefix, builder, alphas, sizes, default_size, options=("alpha",), exports=()):
+def alpha_resolution_entry(prefix, builder, alphas, sizes, default_size, options=("alpha",), exports=(), published_macs=None):
     """The entry of a family named ``{prefix}`` and ``{prefix}_{alpha}_{size}`` (MobileNetV1/V2).
 
     Args:
@@ -109,6 +112,7 @@ def alpha_resolution_entry(prefix, builder, alphas, sizes, default_size, options
         default_size: Resolution of the bare name.
         options: See :class:`FamilyEntry`.
         exports: See :class:`FamilyEntry`.
+        published_macs: See :class:`FamilyEntry`.
 
     Returns:
         FamilyEntry.
@@ -125,7 +129,7 @@ def alpha_resolution_entry(prefix, builder, alphas, sizes, default_size, options
         return fixed(name).get("input_shape", (default_size,))[0]
 
     names = (prefix,) + tuple(f"{prefix}_{float(a)!r}_{s}" for a in alphas for s in sizes)
-    return FamilyEntry(builder, names, fixed, resolution, tuple(options), tuple(exports))
+    return FamilyEntry(builder, names, fixed, resolution, tuple(options), tuple(exports), dict(published_macs or {}))
 
 
 def list_models():
@@ -189,6 +193,11 @@ def create_model(name, **kwargs):
             validation.fail(argument, kwargs[argument], f"{fixed[argument]!r} (fixed by the name {name!r}), or leave it out")
     merged = {**fixed, **kwargs}
     return builder(**merged)
+
+
+def published_macs(name):
+    """Multiply-adds per image published for a registered name (its paper's or keras.applications' table), or None."""
+    return family_of(name).published_macs.get(name)
 
 
 def default_resolution(name):

@@ -1,4 +1,4 @@
-"""Cost report: parameters and multiply-adds of registered models against the papers,
+"""Cost report: parameters and multiply-adds of registered models against their published figures,
 and the cost of each network rebuilt with standard convolutions.
 
     python recipes/cost_report.py                       # the papers' reference models
@@ -10,27 +10,20 @@ import sys
 
 import keras_lightnets as kl
 from keras_lightnets.profiling import human
-from keras_lightnets.registry import default_resolution
+from keras_lightnets.registry import default_resolution, published_macs
 
-# Multiply-adds published by the papers (MobileNetV1 1704.04861, V2 1801.04381, EfficientNet 1905.11946).
-PAPER_MACS = {
-    "mobilenet_v1_1.0_224": 569e6, "mobilenet_v1_0.75_224": 325e6, "mobilenet_v1_0.5_224": 149e6,
-    "mobilenet_v1_0.25_224": 41e6, "mobilenet_v1_1.0_192": 418e6, "mobilenet_v1_1.0_160": 290e6,
-    "mobilenet_v1_1.0_128": 186e6, "mobilenet_v2_1.0_224": 300e6, "mobilenet_v2_1.4_224": 585e6,
-    "efficientnet_b0": 0.39e9, "efficientnet_b1": 0.70e9, "efficientnet_b2": 1.0e9, "efficientnet_b3": 1.8e9,
-    "efficientnet_b4": 4.2e9, "efficientnet_b5": 9.9e9, "efficientnet_b6": 19e9, "efficientnet_b7": 37e9,
-}
 DEFAULT_MODELS = ("mobilenet_v1_1.0_224", "mobilenet_v1_0.5_224", "mobilenet_v1_1.0_160", "mobilenet_v2_1.0_224",
-                  "mobilenet_v2_1.4_224", "efficientnet_b0", "efficientnet_b1", "xception")
-COLUMNS = ("model", "input", "params", "MACs", "paper MACs", "vs paper", "standard-conv MACs",
+                  "mobilenet_v2_1.4_224", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0",
+                  "efficientnet_b1", "efficientnet_v2_b0", "xception")
+COLUMNS = ("model", "input", "params", "MACs", "published MACs", "vs published", "standard-conv MACs",
            "standard-conv params", "MACs saved", "params saved")
 
 
 def report_row(name):
     """One row of the report for a registered model name."""
     size = default_resolution(name)
-    result = kl.profile(kl.create_model(name))
-    paper = PAPER_MACS.get(name)
+    result = kl.profile(kl.create_model(name, input_shape=(size, size, 3)))
+    paper = published_macs(name)
     return (
         name, f"{size}", f"{result.params:,}", human(result.macs), human(int(paper)) if paper else "-",
         f"{100 * (result.macs / paper - 1):+.1f}%" if paper else "-", human(result.standard_macs),

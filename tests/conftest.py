@@ -29,6 +29,22 @@ def _short_efficientnet_v2():
 SHORT_EFFICIENTNET_V2 = _short_efficientnet_v2()
 
 
+def _short_mobilenet_v3():
+    import keras_lightnets as kl
+
+    # MobileNetV3-Small's conventions with one block of each kind it has: ReLU with and without the
+    # hard-sigmoid squeeze-excite gate, hard-swish with it, a fractional expansion, a residual block.
+    return [
+        kl.Stage("inverted_residual", 16, stride=2, se_ratio=0.25, activation="relu"),
+        kl.Stage("inverted_residual", 24, stride=2, expansion=72 / 16, activation="relu"),
+        kl.Stage("inverted_residual", 40, stride=2, kernel=5, expansion=4, se_ratio=0.25, activation="hard_swish"),
+        kl.Stage("inverted_residual", 40, kernel=5, expansion=6, se_ratio=0.25, activation="hard_swish"),
+    ]
+
+
+SHORT_MOBILENET_V3 = _short_mobilenet_v3()
+
+
 def small_models():
     """One small classifier per family (10 classes) for the export, compression and inference tests.
 

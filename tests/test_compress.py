@@ -9,7 +9,7 @@ import keras_lightnets as kl
 from keras_lightnets import compress
 from keras_lightnets.compress import backend
 from keras_lightnets.export.tflite import float_ops
-from tests.conftest import SHORT_EFFICIENTNET_V2, assert_depends_on_input, images, randomize, small_models
+from tests.conftest import SHORT_EFFICIENTNET_V2, SHORT_MOBILENET_V3, assert_depends_on_input, images, randomize, small_models
 
 FAMILIES = {
     "mobilenet_v1": lambda: kl.MobileNetV1(input_shape=(32, 32, 1), alpha=0.25, classes=10),
@@ -21,7 +21,10 @@ FAMILIES = {
 }
 FAMILY_NAMES = sorted(FAMILIES)
 # tfmot wrapping and int8 conversion cost grows with the layer count (B0: 4 minutes on 2 cores).
-QAT_FAMILIES = {"efficientnet": small_models()["efficientnet"]}
+QAT_FAMILIES = {
+    "efficientnet": small_models()["efficientnet"],
+    "mobilenet_v3": lambda: kl.MobileNetV3Small(input_shape=(32, 32, 3), alpha=0.75, classes=10, stages=SHORT_MOBILENET_V3),
+}
 
 
 def _model(family):
@@ -104,9 +107,10 @@ def _closeness(got, reference):
 # MobileNetV1's int8 path is the trained digits classifier's test below. EfficientNet's has every rewrite
 # (Rescaling and Normalization as depthwise, the SE Multiply config, the split swish); MobileNetV2 and
 # Xception add only layers those two cover, so they run under `-m slow` (2 minutes each on 2 cores).
-# MobileNetV3 brings hard-swish and the hard-sigmoid gate; EfficientNetV2's fused blocks are plain convolutions.
+# MobileNetV3 brings hard-swish and the hard-sigmoid gate (its short table has every block kind of the Small;
+# the whole Small is `-m slow`); EfficientNetV2's fused blocks are plain convolutions.
 @pytest.mark.parametrize("family", ["efficientnet", "mobilenet_v3"] + [pytest.param(f, marks=pytest.mark.slow)
-                                                                       for f in ("mobilenet_v2", "xception", "efficientnet_v2")])
+                                                                       for f in ("mobilenet_v2", "xception", "efficientnet_v2", "mobilenet_v3_small")])
 def test_quantize_aware_converts_to_fully_integer_tflite(family, tmp_path):
     """Every family's QAT graph converts with no float op left, and the int8 file computes the QAT network.
 
@@ -117,7 +121,8 @@ def test_quantize_aware_converts_to_fully_integer_tflite(family, tmp_path):
     """
     from keras_lightnets.export import litert
 
-    model = randomize(QAT_FAMILIES.get(family, FAMILIES[family])(), seed=3)
+    build = FAMILIES["mobilenet_v3"] if family == "mobilenet_v3_small" else QAT_FAMILIES.get(family, FAMILIES[family])
+    model = randomize(build(), seed=3)
     qat = compress.quantize_aware(model)
     assert compress.is_quantize_aware(qat)
     x, y = _train_batch(model)

@@ -74,7 +74,7 @@ def _assert_ported(ka, ours, x):
 
 
 @pytest.mark.parametrize("kind, alpha, minimalistic, size", [
-    ("Small", 1.0, False, 96), ("Small", 0.75, True, 113), ("Small", 1.25, False, 128),
+    pytest.param("Small", 1.0, False, 96, marks=pytest.mark.zoo), ("Small", 0.75, True, 113), ("Small", 1.25, False, 128),
     ("Large", 1.0, True, 96), ("Large", 0.75, False, 131), ("Large", 1.5, False, 64),
 ])
 def test_mobilenet_v3_output_identical_after_porting(kind, alpha, minimalistic, size):
@@ -86,7 +86,7 @@ def test_mobilenet_v3_output_identical_after_porting(kind, alpha, minimalistic, 
 
 
 @pytest.mark.parametrize("variant, size", [
-    ("b0", 96), ("b3", 113), ("s", 64), pytest.param("b1", 67, marks=pytest.mark.slow),
+    pytest.param("b0", 96, marks=pytest.mark.zoo), ("b3", 113), ("s", 64), pytest.param("b1", 67, marks=pytest.mark.slow),
     pytest.param("b2", 80, marks=pytest.mark.slow), pytest.param("m", 64, marks=pytest.mark.slow),
     pytest.param("l", 64, marks=pytest.mark.slow),
 ])
@@ -160,6 +160,7 @@ def test_registry_names_of_the_new_families():
     (lambda: kl.EfficientNet(0, stages=[], weights=None), "stages"),
     (lambda: kl.EfficientNet(0, stages=[kl.Stage("inverted_residual", 16)], weights="imagenet"), "stages"),
 ])
+@pytest.mark.zoo
 def test_bad_arguments_raise_value_error_before_building(call, argument, monkeypatch):
     def no_layer(self, *args, **kwargs):
         raise AssertionError(f"a {type(self).__name__} was built before the arguments were checked")

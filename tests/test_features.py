@@ -9,10 +9,13 @@ from conftest import images
 @pytest.mark.parametrize(
     "build, size",
     [
-        (lambda: kl.MobileNetV1(alpha=0.25, include_top=False), 128),
-        (lambda: kl.MobileNetV2(alpha=0.35, include_top=False), 128),
+        pytest.param(lambda: kl.MobileNetV1(alpha=0.25, include_top=False), 128, marks=pytest.mark.zoo),
+        pytest.param(lambda: kl.MobileNetV2(alpha=0.35, include_top=False), 128, marks=pytest.mark.zoo),
         (lambda: kl.EfficientNet(0, include_top=False), 128),
         (lambda: kl.Xception(include_top=False), 128),
+        pytest.param(lambda: kl.MobileNetV3Small(alpha=0.75, include_top=False), 128, marks=pytest.mark.zoo),
+        (lambda: kl.MobileNetV3Large(minimalistic=True, include_top=False), 96),
+        (lambda: kl.EfficientNetV2("b0", include_top=False), 128),
     ],
 )
 def test_feature_maps_at_strides_4_to_32(build, size):
@@ -27,8 +30,12 @@ def test_feature_maps_at_strides_4_to_32(build, size):
 def test_known_endpoint_layers():
     names = kl.endpoint_names(kl.MobileNetV2(alpha=0.35, include_top=False))
     assert names == {4: "block_3_expand_relu", 8: "block_6_expand_relu", 16: "block_13_expand_relu", 32: "out_relu"}
+    names = kl.endpoint_names(kl.MobileNetV3Small(include_top=False))
+    assert names == {4: "expanded_conv_1_expand_activation", 8: "expanded_conv_3_expand_activation",
+                     16: "expanded_conv_8_expand_activation", 32: "conv_1_activation"}
 
 
+@pytest.mark.zoo
 def test_extractor_shares_weights_with_the_model():
     model = kl.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3))
     extractor = kl.feature_extractor(model, strides=(32,))

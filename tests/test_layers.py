@@ -7,6 +7,8 @@ import pytest
 import keras_lightnets as kl
 from conftest import assert_depends_on_input, assert_same_outputs, images, randomize, run
 
+pytestmark = pytest.mark.zoo  # backend-agnostic: CI runs these under KERAS_BACKEND=jax too
+
 
 def _round_trip(model, tmp_path, x):
     randomize(model)

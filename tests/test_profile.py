@@ -31,6 +31,7 @@ def test_macs_match_the_papers_within_one_percent(build, paper):
     assert sum(row.params for row in result.rows) == result.params
 
 
+@pytest.mark.zoo
 def test_mobilenet_v1_025_within_two_percent_of_the_rounded_41m():
     # The paper rounds to 41M; the exact count is 41.4M (1% is below the rounding step).
     assert abs(kl.profile(kl.MobileNetV1(alpha=0.25)).macs / 41e6 - 1) < 0.02
@@ -73,6 +74,7 @@ def test_pair_ratio_is_one_over_n_plus_one_over_k_squared():
     assert kinds["depthwise"]["macs"] == 28 * 28 * 32 * 9 and kinds["pointwise"]["macs"] == 28 * 28 * 32 * 64
 
 
+@pytest.mark.zoo
 def test_keras_separable_conv2d_layer_is_priced_and_paired():
     inputs = keras.Input((20, 20, 8))
     model = keras.Model(inputs, keras.layers.SeparableConv2D(16, 3, padding="same", use_bias=False)(inputs))
@@ -82,6 +84,7 @@ def test_keras_separable_conv2d_layer_is_priced_and_paired():
     assert result.standard_params == 9 * 8 * 16
 
 
+@pytest.mark.zoo
 def test_every_separable_pair_of_each_family_is_found():
     assert kl.profile(kl.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3))).separable_pairs == 13
     assert kl.profile(kl.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3))).separable_pairs == 17
@@ -94,6 +97,7 @@ def test_separable_network_is_8_to_9x_cheaper_than_its_standard_twin():
     assert 8 < 1 / result.macs_ratio < 9
 
 
+@pytest.mark.zoo
 def test_dynamic_model_needs_input_size():
     model = kl.MobileNetV2(alpha=0.35, include_top=False)
     with pytest.raises(ValueError, match="`input_size`"):
@@ -122,6 +126,7 @@ def test_text_and_notebook_renderings():
     assert exported["standard_macs"] == 28 * 28 * 9 * 32 * 64
 
 
+@pytest.mark.zoo
 def test_composite_layers_are_expanded():
     inputs = keras.Input((16, 16, 8))
     x = kl.InvertedResidual(8, expand_ratio=4, se_ratio=0.25, name="mb")(inputs)

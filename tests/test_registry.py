@@ -6,6 +6,7 @@ import keras_lightnets as kl
 from keras_lightnets.registry import default_resolution
 
 
+@pytest.mark.zoo
 def test_list_models_names_every_family():
     names = kl.list_models()
     assert names == sorted(names) and len(names) == len(set(names))
@@ -30,11 +31,13 @@ def test_create_model_builds_the_named_variant(name, params, input_shape):
     assert default_resolution(name) == input_shape[1]
 
 
+@pytest.mark.zoo
 def test_create_model_passes_builder_arguments():
     model = kl.create_model("mobilenet_v1_0.25_128", classes=3, input_shape=(128, 128, 1))
     assert model.output.shape == (None, 3) and model.input.shape[-1] == 1
 
 
+@pytest.mark.zoo
 @pytest.mark.parametrize(
     "name, kwargs, argument",
     [

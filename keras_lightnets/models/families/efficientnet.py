@@ -174,4 +174,6 @@ registry.register_family(registry.FamilyEntry(
     lambda name: rules.EFFICIENTNET_TABLE[int(name[len("efficientnet_b"):])][2],
     options=("drop_connect_rate",),
     exports=("EfficientNet",),
+    published_macs={f"efficientnet_b{phi}": macs for phi, macs in enumerate(  # arXiv 1905.11946, Table 2
+        (0.39e9, 0.70e9, 1.0e9, 1.8e9, 4.2e9, 9.9e9, 19e9, 37e9))},
 ))

@@ -182,4 +182,6 @@ registry.register_family(registry.FamilyEntry(
     lambda name: VARIANTS[name[len("efficientnet_v2_"):]][2],
     options=("drop_connect_rate",),
     exports=("EfficientNetV2",),
+    published_macs={f"efficientnet_v2_{variant}": macs for variant, macs in (  # arXiv 2104.00298, Tables 4 and 7
+        ("b0", 0.72e9), ("b1", 1.2e9), ("b2", 1.7e9), ("b3", 3.0e9), ("s", 8.8e9), ("m", 24e9), ("l", 53e9))},
 ))

@@ -130,4 +130,9 @@ def MobileNetV1(
 registry.register_family(registry.alpha_resolution_entry(
     "mobilenet_v1", f"{__name__}:MobileNetV1", IMAGENET_ALPHAS, IMAGENET_SIZES, DEFAULT_SIZE,
     options=("alpha", "convolutions"), exports=("MobileNetV1",),
+    published_macs={  # arXiv 1704.04861, Tables 6 and 7
+        "mobilenet_v1_1.0_224": 569e6, "mobilenet_v1_0.75_224": 325e6, "mobilenet_v1_0.5_224": 149e6,
+        "mobilenet_v1_0.25_224": 41e6, "mobilenet_v1_1.0_192": 418e6, "mobilenet_v1_1.0_160": 290e6,
+        "mobilenet_v1_1.0_128": 186e6, "mobilenet_v1": 569e6,
+    },
 ))

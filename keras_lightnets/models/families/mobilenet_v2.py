@@ -117,4 +117,5 @@ def MobileNetV2(
 registry.register_family(registry.alpha_resolution_entry(
     "mobilenet_v2", f"{__name__}:MobileNetV2", IMAGENET_ALPHAS, IMAGENET_SIZES, DEFAULT_SIZE,
     options=("alpha",), exports=("MobileNetV2",),
+    published_macs={"mobilenet_v2_1.0_224": 300e6, "mobilenet_v2_1.4_224": 585e6, "mobilenet_v2": 300e6},  # arXiv 1801.04381
 ))

@@ -199,12 +199,20 @@ MobileNetV3Small.__doc__ = _DOC.format(kind="Small")
 MobileNetV3Large.__doc__ = _DOC.format(kind="Large")
 
 
+# keras.applications' table (from the TF reference implementation's README), at 224.
+PUBLISHED_MACS = {
+    "mobilenet_v3_large": 217e6, "mobilenet_v3_large_0.75": 155e6, "mobilenet_v3_large_minimalistic": 209e6,
+    "mobilenet_v3_small": 66e6, "mobilenet_v3_small_0.75": 44e6, "mobilenet_v3_small_minimalistic": 65e6,
+}
+
+
 def _entry(model_type, builder_name):
     prefix = f"mobilenet_v3_{model_type}"
     variants = {prefix: {}, f"{prefix}_0.75": {"alpha": 0.75}, f"{prefix}_minimalistic": {"minimalistic": True}}
     return registry.FamilyEntry(
         f"{__name__}:{builder_name}", tuple(variants), lambda name: dict(variants[name]),
         lambda name: IMAGENET_SIZE, options=("alpha",), exports=(builder_name,),
+        published_macs={name: PUBLISHED_MACS[name] for name in variants},
     )
 
 
