@@ -112,6 +112,23 @@ def test_int8_model_runs_fully_on_the_gpu_accelerator(digits_model, tmp_path):
     assert _top1_agreement(check.outputs["probabilities"], run(model, x_test)) >= 0.9
 
 
+@needs_vulkan
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["mobilenet_v3", "efficientnet_v2"])
+def test_int8_youngest_families_run_fully_on_the_gpu_accelerator(family, tmp_path):
+    """Hard-swish, the hard-sigmoid gate and fused blocks in int8: no float op, every op on the accelerator."""
+    from keras_lightnets.export.tflite import float_ops
+
+    model = randomize(FAMILIES[family](), seed=5)
+    height, width = model.input.shape[1:3]
+    path = to_tflite(model, str(tmp_path / "int8.tflite"), quantization="int8",
+                     representative_data=images((32, height, width, 3), seed=7))
+    assert float_ops(path) == []
+    check = litert.gpu_check(path, images=images((4, height, width, 3), seed=6), runs=1)
+    assert check.ran, check.error
+    assert check.fully_accelerated, f"{family}: some int8 ops fell back to the CPU"
+
+
 def test_larger_static_batch(tmp_path):
     model = randomize(FAMILIES["mobilenet_v1"]())
     path = to_tflite(model, str(tmp_path / "b4.tflite"), batch_size=4)

@@ -109,10 +109,39 @@ def test_inverted_residual_round_trip(tmp_path):
     _round_trip(model, tmp_path, images((2, 8, 8, 16), low=-1, high=1))
 
 
+def test_mobilenet_v3_style_inverted_residual_and_fused_block_round_trip(tmp_path):
+    inputs = keras.Input((16, 16, 16))
+    x = kl.InvertedResidual(24, expand_ratio=72 / 16, strides=2, se_ratio=0.25, activation="hard_swish",
+                            expansion_rounding="divisible", se_base="expanded", se_rounding="divisible",
+                            se_activation="relu", se_gate="hard_sigmoid")(inputs)
+    x = kl.FusedInvertedResidual(24, expand_ratio=4)(x)
+    model = keras.Model(inputs, kl.FusedInvertedResidual(32, expand_ratio=1, strides=2)(x))
+    _round_trip(model, tmp_path, images((2, 16, 16, 16), low=-1, high=1))
+    # MobileNetV3's widths: expanded make_divisible(16 * 4.5) = 72, squeeze-excite make_divisible(72 / 4) = 24.
+    assert model.layers[1].sublayers["expand"].filters == 72 and model.layers[1].sublayers["se_reduce"].filters == 24
+    assert "add" in model.layers[2].sublayers and "project_act" in model.layers[3].sublayers
+
+
+def test_the_layers_and_the_builders_are_one_implementation():
+    """A builder's block (stock layers) and the exported layer compute the same function with the same weights."""
+    model = kl.EfficientNetV2("b0", input_shape=(32, 32, 3), include_top=False, include_preprocessing=False,
+                              stages=[kl.Stage("fused_inverted_residual", 32, expansion=4)])
+    randomize(model)
+    block = keras.Model(model.get_layer("block1a_expand_conv").input, model.get_layer("block1a_add").output)
+    inputs = keras.Input(block.input.shape[1:])
+    layer = kl.FusedInvertedResidual(32, expand_ratio=4, bn_momentum=0.9)
+    twin = keras.Model(inputs, layer(inputs))
+    twin.set_weights(block.get_weights())
+    x = images((2, *block.input.shape[1:]), low=-1, high=1)
+    assert_same_outputs(run(block, x), twin, x, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "factory, argument",
     [
         (lambda: kl.SeparableConv(0), "filters"),
+        (lambda: kl.FusedInvertedResidual(8, se_gate="tanh"), "se_gate"),
+        (lambda: kl.InvertedResidual(8, se_base="output"), "se_base"),
         (lambda: kl.SeparableConv(8, strides=3), "strides"),
         (lambda: kl.SeparableConv(8, padding="full"), "padding"),
         (lambda: kl.SqueezeExcite(0), "reduced_channels"),
