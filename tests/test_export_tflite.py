@@ -49,7 +49,9 @@ def test_fp32_and_fp16_parity_on_litert_cpu(family, converted):
     got = litert.load(fp32)(batch)["probabilities"]
     assert np.abs(got - expected).max() < 1e-4
     half = litert.load(fp16)(batch)["probabilities"]
-    assert np.abs(half - expected).max() < 1e-2
+    # fp16 weights on random-weight networks: up to 0.016 on a probability measured (EfficientNet, in a full run;
+    # 0.008 alone); a wrong layer moves the probabilities by > 0.1.
+    assert np.abs(half - expected).max() < 3e-2
     assert _top1_agreement(half, expected) == 1.0
 
 

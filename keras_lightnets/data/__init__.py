@@ -6,6 +6,8 @@ _ATTRIBUTES = {
     "AUGMENT_POLICIES": "keras_lightnets.data.augment:POLICIES",
     "DatasetNotFoundError": "keras_lightnets.data.errors",
     "ImageData": "keras_lightnets.data.sources",
+    "imagenet_labels": "keras_lightnets.data.imagenet",
+    "imagenet_top_classes": "keras_lightnets.data.imagenet:top_classes",
     "check_batch_size": "keras_lightnets.data.pipeline",
     "load_dataset": "keras_lightnets.data.sources",
     "load_digits": "keras_lightnets.data.digits",

@@ -30,7 +30,8 @@ if blobs:
     except tf.errors.InvalidArgumentError as error:
         report["errors"]["predict_image_bytes"] = error.message
 report["modules"] = sorted(m for m in ("keras", "keras_lightnets", "tf_keras") if m in sys.modules)
-np.savez(os.path.join(work, "outputs.npz"), **{k: v for k, v in results.items() if v.dtype != object})
+# String outputs (top_k_labels) as unicode arrays: an npz of object arrays would need pickle to read back.
+np.savez(os.path.join(work, "outputs.npz"), **{k: (v.astype(bytes).astype(str) if v.dtype == object else v) for k, v in results.items()})
 with open(os.path.join(work, "report.json"), "w") as handle:
     json.dump(report, handle)
 """

@@ -67,6 +67,8 @@ def _preprocess(ctx, x, mode):
         return ctx.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(x)
     if mode == "symmetric_128":
         return ctx.layers.Rescaling(1.0 / 128.0, offset=-1.0, name="rescaling")(x)
+    if mode == "lite":  # (x - 127) / 128, EfficientNet-Lite's
+        return ctx.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x)
     x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
     if mode == "imagenet_constant":  # statistics as constants, not weights (EfficientNetV2's parameter count)
         variance = [std**2 for std in IMAGENET_STD]

