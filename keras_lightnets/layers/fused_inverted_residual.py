@@ -9,10 +9,9 @@ k x k convolution with its activation.
 import keras
 
 from keras_lightnets import validation
-from keras_lightnets.layers.context import BuildContext
 from keras_lightnets.layers.inverted_residual import expanded_channels, reduced_channels
 from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
-from keras_lightnets.layers.wiring import build_by_tracing, call_layer, serialize
+from keras_lightnets.layers.wiring import BlockLayer, call_layer
 
 FUSED_ROLES = ("pad", "expand", "expand_bn", "expand_act", *SE_ROLES, "project", "project_bn", "project_act", "drop", "add")
 
@@ -118,7 +117,7 @@ def fused_inverted_residual_block(ctx, x, filters, names, **kwargs):
 
 
 @keras.saving.register_keras_serializable(package="keras_lightnets")
-class FusedInvertedResidual(keras.layers.Layer):
+class FusedInvertedResidual(BlockLayer):
     """Fused inverted residual (Fused-MBConv) block as one layer.
 
     Args:
@@ -136,6 +135,10 @@ class FusedInvertedResidual(keras.layers.Layer):
         data_format: "channels_last", "channels_first" or None (Keras default).
         **kwargs: Base ``Layer`` arguments.
     """
+
+    make_layers = staticmethod(make_fused_inverted_residual_layers)
+    apply_layers = staticmethod(apply_fused_inverted_residual)
+    roles = FUSED_ROLES
 
     def __init__(
         self,
@@ -168,35 +171,3 @@ class FusedInvertedResidual(keras.layers.Layer):
             se_gate=se_gate, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, data_format=data_format,
         )
         self.sublayers = None
-
-    def _wire(self, x, call=call_layer):
-        return apply_fused_inverted_residual(self.sublayers, x, call)
-
-    def build(self, input_shape):
-        """Creates and builds the sublayers for ``input_shape``."""
-        c = self._config
-        ctx = BuildContext(data_format=c["data_format"], bn_epsilon=c["bn_epsilon"], bn_momentum=c["bn_momentum"])
-        probe = keras.KerasTensor(tuple(input_shape))
-        options = {key: value for key, value in c.items() if key not in ("filters", "bn_momentum", "bn_epsilon", "data_format")}
-        self.sublayers = make_fused_inverted_residual_layers(
-            ctx, ctx.channels(probe), ctx.spatial(probe), c["filters"], {r: r for r in FUSED_ROLES}, **options,
-        )
-        build_by_tracing(self, input_shape)
-
-    def call(self, inputs):
-        """Applies the block."""
-        return self._wire(inputs)
-
-    def compute_output_shape(self, input_shape):
-        """Output shape for ``input_shape`` (batch included)."""
-        if self.sublayers is None:
-            self.build(input_shape)
-        return self._wire(keras.KerasTensor(tuple(input_shape))).shape
-
-    def get_config(self):
-        """Serializable configuration."""
-        config = super().get_config()
-        config.update(self._config)
-        config["activation"] = serialize(self._config["activation"])
-        config["se_activation"] = serialize(self._config["se_activation"])
-        return config
