@@ -28,6 +28,7 @@ _ATTRIBUTES = {
     "Profile": "keras_lightnets.profiling",
     "SeparableConv": "keras_lightnets.layers.separable",
     "SqueezeExcite": "keras_lightnets.layers.squeeze_excite",
+    "UniversalInvertedResidual": "keras_lightnets.layers.universal_inverted_residual",
     "WarmupDecay": "keras_lightnets.train.schedule",
     "WeightsUnavailableError": "keras_lightnets.weights",
     "compound_scaling": "keras_lightnets.scaling",

@@ -23,6 +23,7 @@ REGISTERING_MODULES = (
     "keras_lightnets.layers.squeeze_excite",
     "keras_lightnets.layers.inverted_residual",
     "keras_lightnets.layers.fused_inverted_residual",
+    "keras_lightnets.layers.universal_inverted_residual",
     "keras_lightnets.train.schedule",
 )
 

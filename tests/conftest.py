@@ -45,6 +45,23 @@ def _short_mobilenet_v3():
 SHORT_MOBILENET_V3 = _short_mobilenet_v3()
 
 
+def _short_mobilenet_v4():
+    import keras_lightnets as kl
+
+    # MobileNetV4's layer kinds once each: a strided plain conv, a fused block, the four universal
+    # inverted bottlenecks (ExtraDW strided, IB, ConvNeXt-like, FFN) and the final 1x1 conv.
+    uib = "universal_inverted_residual"
+    return [
+        kl.Stage("conv", 16, stride=2), kl.Stage("fused_inverted_residual", 24, stride=2, expansion=4),
+        kl.Stage(uib, 32, start_kernel=5, kernel=5, stride=2, expansion=3), kl.Stage(uib, 32, kernel=3, expansion=2),
+        kl.Stage(uib, 32, start_kernel=3, kernel=0, expansion=4), kl.Stage(uib, 32, kernel=0, expansion=2),
+        kl.Stage("conv", 96, kernel=1),
+    ]
+
+
+SHORT_MOBILENET_V4 = _short_mobilenet_v4()
+
+
 def small_models():
     """One small classifier per family (10 classes) for the export, compression and inference tests.
 

@@ -100,7 +100,7 @@ class BuildContext:
         return self.layers.ZeroPadding2D(padding=padding, data_format=self.data_format, name=name)
 
     def downsample_padding(self, spatial, kernel_size, style):
-        """Explicit padding that makes a stride-2 "valid" conv match TF "same".
+        """Explicit padding of a stride-2 "valid" convolution (TF "same" made explicit, or PyTorch's).
 
         Args:
             spatial: (height, width) of the tensor about to be convolved;
@@ -109,12 +109,15 @@ class BuildContext:
             style: "correct" pads like keras.applications' ``correct_pad``
                 (depends on the parity of the input size); "bottom_right"
                 always pads one row/column at the bottom/right
-                (MobileNetV1).
+                (MobileNetV1); "symmetric" pads ``kernel_size // 2`` on
+                every side, as PyTorch's convolutions do (timm's MobileNetV4).
 
         Returns:
             ((top, bottom), (left, right)).
         """
         half = kernel_size // 2
+        if style == "symmetric":
+            return ((half, half), (half, half))
         if style == "bottom_right":
             return ((half - 1, half), (half - 1, half))
         rows, cols = spatial

@@ -31,6 +31,7 @@ def make_fused_inverted_residual_layers(
     downsample="same",
     se_activation=None,
     se_gate="sigmoid",
+    expansion_rounding="exact",
 ):
     """Creates the stock layers of one fused inverted residual block.
 
@@ -46,15 +47,18 @@ def make_fused_inverted_residual_layers(
         se_ratio: Squeeze-excite width as a fraction of ``in_channels`` (0 disables).
         activation: Activation after the fused convolution.
         drop_rate: Stochastic-depth rate in [0, 1) on the residual branch.
-        downsample: Stride 2 with TF "same" padding ("same", EfficientNetV2)
-            or explicit keras.applications ``correct_pad`` ("correct").
+        downsample: Stride 2 with TF "same" padding ("same", EfficientNetV2),
+            explicit keras.applications ``correct_pad`` ("correct") or
+            PyTorch's k // 2 on every side ("symmetric", MobileNetV4).
         se_activation: Activation of the squeeze-excite reduction (None = ``activation``).
         se_gate: "sigmoid" or "hard_sigmoid".
+        expansion_rounding: Expanded width ``int(in * e)`` ("exact") or
+            ``make_divisible(in * e, 8)`` ("divisible", MobileNetV4).
 
     Returns:
         dict role -> layer.
     """
-    expanded = expanded_channels(in_channels, expand_ratio)
+    expanded = expanded_channels(in_channels, expand_ratio, expansion_rounding)
     made = {}
     padding = "same"
     if strides == 2 and downsample != "same":

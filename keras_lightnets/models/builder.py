@@ -11,6 +11,7 @@ layers (``SeparableConv``, ``InvertedResidual``, ``FusedInvertedResidual``).
 from keras_lightnets.layers.fused_inverted_residual import fused_inverted_residual_block
 from keras_lightnets.layers.inverted_residual import inverted_residual_block
 from keras_lightnets.layers.separable import separable_block
+from keras_lightnets.layers.universal_inverted_residual import universal_inverted_residual_block
 from keras_lightnets.models.spec import round_filters, round_repeats
 
 
@@ -44,8 +45,30 @@ def _fused_inverted_residual(ctx, x, stage, filters, names, conventions, options
     return fused_inverted_residual_block(
         ctx, x, filters, names, expand_ratio=stage.expansion, kernel_size=stage.kernel, strides=options["stride"],
         se_ratio=stage.se_ratio, activation=options["activation"], drop_rate=options["drop_rate"],
-        downsample=conventions.downsample, **_se_options(conventions),
+        downsample=conventions.downsample, expansion_rounding=conventions.expansion_rounding,
+        **_se_options(conventions),
     )
+
+
+def _universal_inverted_residual(ctx, x, stage, filters, names, conventions, options):
+    return universal_inverted_residual_block(
+        ctx, x, filters, names, expand_ratio=stage.expansion, start_kernel_size=stage.start_kernel,
+        kernel_size=stage.kernel, strides=options["stride"], se_ratio=stage.se_ratio, activation=options["activation"],
+        drop_rate=options["drop_rate"], downsample=conventions.downsample,
+        expansion_rounding=conventions.expansion_rounding, se_base=conventions.se_base,
+        se_rounding=conventions.se_rounding, **_se_options(conventions),
+    )
+
+
+def _conv(ctx, x, stage, filters, names, conventions, options):
+    """k x k convolution -> BN -> activation (no residual), MobileNetV4's plain layers."""
+    stride, padding = options["stride"], "same"
+    if stride == 2 and conventions.downsample != "same":
+        x = ctx.zero_pad(ctx.downsample_padding(ctx.spatial(x), stage.kernel, conventions.downsample), names["pad"])(x)
+        padding = "valid"
+    x = ctx.conv(filters, stage.kernel, names["conv"], strides=stride, padding=padding)(x)
+    x = ctx.batch_norm(names["bn"])(x)
+    return ctx.activation(options["activation"], names["act"])(x)
 
 
 def _xception_separable(ctx, x, filters, names, index, kernel):
@@ -83,6 +106,8 @@ BLOCKS = {
     "fused_inverted_residual": _fused_inverted_residual,
     "xception_down": _xception_down,
     "xception_middle": _xception_middle,
+    "conv": _conv,
+    "universal_inverted_residual": _universal_inverted_residual,
 }
 
 
@@ -99,8 +124,8 @@ def conv_layer_filters(ctx, x, layer, width, conventions):
 def _conv_layer(ctx, x, layer, width, conventions, activation):
     filters = conv_layer_filters(ctx, x, layer, width, conventions)
     padding = layer.padding
-    if padding == "correct":
-        x = ctx.zero_pad(ctx.downsample_padding(ctx.spatial(x), layer.kernel, "correct"), layer.pad_name)(x)
+    if padding in ("correct", "symmetric"):
+        x = ctx.zero_pad(ctx.downsample_padding(ctx.spatial(x), layer.kernel, padding), layer.pad_name)(x)
         padding = "valid"
     conv_name, bn_name, act_name = layer.names
     x = ctx.conv(filters, layer.kernel, conv_name, strides=layer.stride, padding=padding)(x)

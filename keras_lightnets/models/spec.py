@@ -35,15 +35,18 @@ BLOCK_KINDS = (
     "fused_inverted_residual",  # k x k expand -> [SE] -> linear 1x1 project [+ input]  (Fused-MBConv)
     "xception_down",  # act -> sep -> act -> sep -> 3x3/2 max-pool, + strided 1x1 shortcut
     "xception_middle",  # 3 x (act -> sep), + identity
+    "conv",  # k x k conv -> BN -> act  (MobileNetV4's plain convolutions)
+    "universal_inverted_residual",  # [dw] -> 1x1 expand -> [dw] -> [SE] -> linear 1x1 project [+ input]  (MobileNetV4's UIB)
 )
 # Channel rounding rules: the channels a width multiplier gives.
 ROUNDINGS = ("int", "divisible", "int_divisible", "divisible_no_floor", "fixed")
 # What a squeeze-excite ratio is a fraction of.
 SE_BASES = ("input", "expanded")
-# How a stride-2 layer pads: keras.applications' correct_pad, MobileNetV1's bottom/right, or TF "same".
-DOWNSAMPLE_PADDINGS = ("correct", "bottom_right", "same")
+# How a stride-2 layer pads: keras.applications' correct_pad, MobileNetV1's bottom/right, TF "same",
+# or PyTorch's k // 2 on every side ("symmetric", timm's MobileNetV4).
+DOWNSAMPLE_PADDINGS = ("correct", "bottom_right", "same", "symmetric")
 HEAD_WIDTHS = ("scaled", "fixed", "above_one", "times_input")
-CLASSIFIERS = ("dense", "conv", "conv_mlp")
+CLASSIFIERS = ("dense", "conv", "conv_mlp", "conv_bn_dense")
 PREPROCESSINGS = ("symmetric", "symmetric_128", "lite", "imagenet", "imagenet_constant")
 
 # keras.applications blocks_args keys -> Stage fields.
@@ -63,7 +66,9 @@ class Stage:
         block: One of ``BLOCK_KINDS``.
         filters: Output channels before width scaling (int >= 1).
         repeats: Blocks in the stage before depth scaling (int >= 1).
-        kernel: Depthwise (or fused) kernel size (odd int >= 1).
+        kernel: Depthwise (or fused, or ``conv``) kernel size (odd int >= 1);
+            ``universal_inverted_residual``: the middle depthwise kernel, 0 for
+            none (ConvNeXt-like and FFN blocks).
         stride: Stride of the first block (1 or 2).
         expansion: Expansion factor of inverted residuals (> 0; fractional
             allowed, e.g. MobileNetV3's 72/16); 1 means no expansion conv.
@@ -75,6 +80,8 @@ class Stage:
         preactivate: ``xception_*``: activation before the first separable
             convolution (False right after an activated stem).
         scale_repeats: Whether the depth multiplier applies to this stage.
+        start_kernel: ``universal_inverted_residual``: kernel of the depthwise
+            convolution before the expansion (odd int, 0 = none).
     """
 
     block: str
@@ -88,6 +95,7 @@ class Stage:
     inner_filters: Optional[int] = None
     preactivate: bool = True
     scale_repeats: bool = True
+    start_kernel: int = 0
 
 
 FIELDS = tuple(field.name for field in dataclasses.fields(Stage))
@@ -107,16 +115,26 @@ def _check_row(stage, argument, index):
         _row_fail(argument, index, "block", stage.block, f"one of {BLOCK_KINDS}")
     positive_int("filters")
     positive_int("repeats")
-    positive_int("kernel")
-    if stage.kernel % 2 == 0:
-        _row_fail(argument, index, "kernel", stage.kernel, "an odd int >= 1")
+    universal = stage.block == "universal_inverted_residual"
+    for field in ("kernel", "start_kernel"):
+        value = getattr(stage, field)
+        may_be_zero = universal or field == "start_kernel"
+        allowed = "an odd int >= 1, or 0 (none)" if may_be_zero else "an odd int >= 1"
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            _row_fail(argument, index, field, value, allowed)
+        if value % 2 == 0 and not (may_be_zero and value == 0):
+            _row_fail(argument, index, field, value, allowed)
+    if stage.start_kernel and not universal:
+        _row_fail(argument, index, "start_kernel", stage.start_kernel, f"0 for block {stage.block!r} (only universal_inverted_residual has a starting depthwise)")
+    if universal and stage.stride == 2 and not (stage.kernel or stage.start_kernel):
+        _row_fail(argument, index, "kernel", stage.kernel, "an odd int >= 1 (a stride-2 universal_inverted_residual needs a depthwise convolution)")
     if stage.stride not in (1, 2) or isinstance(stage.stride, bool):
         _row_fail(argument, index, "stride", stage.stride, "1 or 2")
     if isinstance(stage.expansion, bool) or not isinstance(stage.expansion, numbers.Real) or not stage.expansion > 0:
         _row_fail(argument, index, "expansion", stage.expansion, "a number > 0")
     if isinstance(stage.se_ratio, bool) or not isinstance(stage.se_ratio, numbers.Real) or not 0 <= stage.se_ratio <= 1:
         _row_fail(argument, index, "se_ratio", stage.se_ratio, "a number in [0, 1] (0 = no squeeze-excite)")
-    if stage.se_ratio and stage.block not in ("inverted_residual", "fused_inverted_residual"):
+    if stage.se_ratio and stage.block not in ("inverted_residual", "fused_inverted_residual", "universal_inverted_residual"):
         _row_fail(argument, index, "se_ratio", stage.se_ratio, f"0 for block {stage.block!r} (squeeze-excite is part of inverted residuals)")
     if stage.activation is not None and not isinstance(stage.activation, str):
         _row_fail(argument, index, "activation", stage.activation, "None or an activation name")
@@ -211,8 +229,9 @@ class ConvLayer:
         names: (convolution, batch norm, activation) layer names.
         kernel: Kernel size.
         stride: 1 or 2.
-        padding: "same", "valid", or "correct" (an explicit ZeroPadding2D
-            named ``pad_name`` then a "valid" convolution).
+        padding: "same", "valid", or "correct" / "symmetric" (an explicit
+            ZeroPadding2D named ``pad_name``, keras.applications' ``correct_pad``
+            or PyTorch's k // 2 on every side, then a "valid" convolution).
         width: "scaled" (the network's rounding), "fixed", "above_one"
             (scaled only when the multiplier exceeds 1: MobileNetV2/V3's
             head), "times_input" (``filters`` x input channels, rounded).
@@ -248,17 +267,19 @@ class Conventions:
             weights) or "imagenet_constant" (the same statistics as constants).
         classifier: "dense" (GAP -> [Dropout] -> Dense), "conv" (MobileNetV1:
             GAP -> Dropout -> 1x1 conv -> Reshape) or "conv_mlp"
-            (MobileNetV3: GAP -> 1x1 conv + act -> Dropout -> 1x1 conv -> Flatten).
-        classifier_hidden: The hidden 1x1 conv of "conv_mlp" (its width rule applies).
+            (MobileNetV3: GAP -> 1x1 conv + act -> Dropout -> 1x1 conv -> Flatten)
+            or "conv_bn_dense" (MobileNetV4: GAP -> 1x1 conv -> BN -> act ->
+            Flatten -> Dropout -> Dense).
+        classifier_hidden: The hidden 1x1 conv of "conv_mlp" / "conv_bn_dense" (its width rule applies).
         activation: Default activation of blocks, stem and head.
         bn_epsilon: Batch-norm epsilon.
         bn_momentum: Batch-norm momentum.
         conv_initializer: Kernel initializer of convolutions.
         dense_initializer: Kernel initializer of the classifier.
         rounding: Channel rounding of block outputs (one of ``ROUNDINGS``).
-        downsample: Padding of stride-2 depthwise/fused convolutions.
+        downsample: Padding of stride-2 depthwise/fused convolutions (one of ``DOWNSAMPLE_PADDINGS``).
         expansion_rounding: "exact" (``int(in * e)``) or "divisible"
-            (``make_divisible(in * e)``, MobileNetV3).
+            (``make_divisible(in * e)``, MobileNetV3/V4).
         se_base: What ``se_ratio`` is a fraction of ("input" or "expanded").
         se_rounding: "int" (``max(1, int(c * r))``) or "divisible".
         se_activation: Activation of the squeeze-excite reduction (None = the block's).
