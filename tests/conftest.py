@@ -62,11 +62,25 @@ def _short_mobilenet_v4():
 SHORT_MOBILENET_V4 = _short_mobilenet_v4()
 
 
+def _short_efficientnet_lite():
+    import keras_lightnets as kl
+
+    # Lite's conventions (ReLU6, no squeeze-excite, (x - 127) / 128, TF "same" stride 2) on three of its stages.
+    return [
+        kl.Stage("inverted_residual", 16, scale_repeats=False), kl.Stage("inverted_residual", 24, stride=2, expansion=6),
+        kl.Stage("inverted_residual", 40, kernel=5, stride=2, expansion=6, repeats=2, scale_repeats=False),
+    ]
+
+
+SHORT_EFFICIENTNET_LITE = _short_efficientnet_lite()
+
+
 def small_models():
     """One small classifier per family (10 classes) for the export, compression and inference tests.
 
-    The EfficientNet has half B0's depth and width, with every kind of block B0 has, and the
-    EfficientNetV2 a 5-block table of B0's block kinds: tfmot, the TFLite converter and LiteRT's
+    The EfficientNet has half B0's depth and width, with every kind of block B0 has, the
+    EfficientNetV2 a 5-block table of B0's block kinds, MobileNetV4 and EfficientNet-Lite short
+    tables with each layer kind of theirs once: tfmot, the TFLite converter and LiteRT's
     GPU accelerator take time in proportion to the layer count.
     """
     import keras_lightnets as kl
@@ -79,6 +93,8 @@ def small_models():
         "xception": lambda: kl.Xception(input_shape=(71, 71, 3), classes=10),
         "mobilenet_v3": lambda: kl.MobileNetV3Small(alpha=0.75, input_shape=(96, 96, 3), classes=10),
         "efficientnet_v2": lambda: kl.EfficientNetV2("b0", input_shape=(64, 64, 3), classes=10, stages=SHORT_EFFICIENTNET_V2),
+        "mobilenet_v4": lambda: kl.MobileNetV4("small", input_shape=(64, 64, 3), classes=10, stages=SHORT_MOBILENET_V4),
+        "efficientnet_lite": lambda: kl.EfficientNetLite(0, input_shape=(64, 64, 3), classes=10, stages=SHORT_EFFICIENTNET_LITE),
     }
 
 

@@ -9,7 +9,7 @@ import keras_lightnets as kl
 from keras_lightnets import compress
 from keras_lightnets.compress import backend
 from keras_lightnets.export.tflite import float_ops
-from tests.conftest import SHORT_EFFICIENTNET_V2, SHORT_MOBILENET_V3, assert_depends_on_input, images, randomize, small_models
+from tests.conftest import SHORT_EFFICIENTNET_LITE, SHORT_EFFICIENTNET_V2, SHORT_MOBILENET_V3, SHORT_MOBILENET_V4, assert_depends_on_input, images, randomize, small_models
 
 FAMILIES = {
     "mobilenet_v1": lambda: kl.MobileNetV1(input_shape=(32, 32, 1), alpha=0.25, classes=10),
@@ -18,6 +18,8 @@ FAMILIES = {
     "xception": lambda: kl.Xception(input_shape=(71, 71, 3), classes=10),
     "mobilenet_v3": lambda: kl.MobileNetV3Small(input_shape=(32, 32, 3), alpha=0.75, classes=10),
     "efficientnet_v2": lambda: kl.EfficientNetV2("b0", input_shape=(32, 32, 3), classes=10, stages=SHORT_EFFICIENTNET_V2),
+    "mobilenet_v4": lambda: kl.MobileNetV4("small", input_shape=(32, 32, 3), classes=10, stages=SHORT_MOBILENET_V4),
+    "efficientnet_lite": lambda: kl.EfficientNetLite(0, input_shape=(32, 32, 3), classes=10, stages=SHORT_EFFICIENTNET_LITE),
 }
 FAMILY_NAMES = sorted(FAMILIES)
 # tfmot wrapping and int8 conversion cost grows with the layer count (B0: 4 minutes on 2 cores).
@@ -108,9 +110,12 @@ def _closeness(got, reference):
 # layers the others cover (2 minutes each on 2 cores).
 # The short EfficientNetV2 has every rewrite EfficientNet needs (Rescaling and constant Normalization as depthwise,
 # the SE Multiply config, the split swish) in a third of the time; MobileNetV3's short table brings hard-swish and the
-# hard-sigmoid gate (the whole Small is `-m slow`, with EfficientNet, MobileNetV2 and Xception).
-@pytest.mark.parametrize("family", ["efficientnet_v2", "mobilenet_v3"] + [pytest.param(f, marks=pytest.mark.slow)
-                                                                          for f in ("efficientnet", "mobilenet_v2", "xception", "mobilenet_v3_small")])
+# hard-sigmoid gate (the whole Small is `-m slow`, with EfficientNet, MobileNetV2 and Xception); MobileNetV4's short
+# table its plain convs, fused block, the four universal bottlenecks and the BN after pooling (its whole conv-small
+# and EfficientNet-Lite, whose layers MobileNetV2's cover, are `-m slow`).
+@pytest.mark.parametrize("family", ["efficientnet_v2", "mobilenet_v3", "mobilenet_v4"] + [
+    pytest.param(f, marks=pytest.mark.slow)
+    for f in ("efficientnet", "mobilenet_v2", "xception", "mobilenet_v3_small", "efficientnet_lite", "mobilenet_v4_small")])
 def test_quantize_aware_converts_to_fully_integer_tflite(family, tmp_path):
     """Every family's QAT graph converts with no float op left, and the int8 file computes the QAT network.
 
@@ -121,7 +126,9 @@ def test_quantize_aware_converts_to_fully_integer_tflite(family, tmp_path):
     """
     from keras_lightnets.export import litert
 
-    build = FAMILIES["mobilenet_v3"] if family == "mobilenet_v3_small" else QAT_FAMILIES.get(family, FAMILIES[family])
+    whole = {"mobilenet_v3_small": FAMILIES["mobilenet_v3"],
+             "mobilenet_v4_small": lambda: kl.MobileNetV4("small", input_shape=(64, 64, 3), classes=10)}
+    build = whole.get(family) or QAT_FAMILIES.get(family, FAMILIES[family])
     model = randomize(build(), seed=3)
     qat = compress.quantize_aware(model)
     assert compress.is_quantize_aware(qat)

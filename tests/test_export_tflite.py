@@ -39,7 +39,9 @@ def converted(tmp_path_factory):
 
 
 # Each family's two tests share its converted files: one worker converts them once.
-FAMILY_PARAMS = [pytest.param(f, marks=pytest.mark.xdist_group(f"tflite_{f}")) for f in sorted(FAMILIES)]
+# EfficientNet-Lite's layers are MobileNetV2's (its real Lite0 runs in int8 on the accelerator under -m slow).
+FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f == "efficientnet_lite" else []))
+                 for f in sorted(FAMILIES)]
 
 
 @pytest.mark.parametrize("family", FAMILY_PARAMS)
@@ -116,7 +118,7 @@ def test_int8_model_runs_fully_on_the_gpu_accelerator(digits_model, tmp_path):
 
 @needs_vulkan
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["mobilenet_v3", "efficientnet_v2"])
+@pytest.mark.parametrize("family", ["mobilenet_v3", "efficientnet_v2", "mobilenet_v4", "efficientnet_lite"])
 def test_int8_youngest_families_run_fully_on_the_gpu_accelerator(family, tmp_path):
     """Hard-swish, the hard-sigmoid gate and fused blocks in int8: no float op, every op on the accelerator."""
     from keras_lightnets.export.tflite import float_ops

@@ -9,7 +9,8 @@ from conftest import assert_depends_on_input, images, randomize, run, small_mode
 
 FAMILIES = small_models()
 # Dropout layers of each small model: the classifier's, plus EfficientNet's stochastic depth.
-DROPOUTS = {"mobilenet_v1": 1, "mobilenet_v2": 0, "efficientnet": 4, "xception": 0, "mobilenet_v3": 1, "efficientnet_v2": 3}
+DROPOUTS = {"mobilenet_v1": 1, "mobilenet_v2": 0, "efficientnet": 4, "xception": 0, "mobilenet_v3": 1, "efficientnet_v2": 3,
+            "mobilenet_v4": 0, "efficientnet_lite": 2}
 
 
 def _batch_norms(model):

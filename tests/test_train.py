@@ -303,7 +303,8 @@ def test_the_final_report_says_what_each_saved_model_is(digits_run):
 
 # The engine takes any registry name (the families' own paths are tested in test_families); these run under -m slow.
 @pytest.mark.slow
-@pytest.mark.parametrize("name, epochs", [("mobilenet_v3_small", 1), ("efficientnet_v2_b0", 3)])
+@pytest.mark.parametrize("name, epochs", [("mobilenet_v3_small", 1), ("efficientnet_v2_b0", 3), ("mobilenet_v4_conv_small", 1),
+                                          ("efficientnet_lite0", 3)])
 def test_the_newest_families_train_by_name(name, epochs, tmp_path):
     """A registry name is all the engine needs (MobileNetV3's dropout_rate is reached through --dropout)."""
     changes = {"model": name, "alpha": None, "epochs": epochs, "optimizer": "adam", "learning_rate": 3e-3, "weight_decay": 0.0}

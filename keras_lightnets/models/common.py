@@ -71,6 +71,8 @@ def _preprocess(ctx, x, mode):
         return ctx.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x)
     x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
     if mode == "imagenet_constant":  # statistics as constants, not weights (EfficientNetV2's parameter count)
+        if ctx.channels(x) != len(IMAGENET_MEAN):  # ImageNet's statistics are RGB's: other inputs stay in [0, 1]
+            return x
         variance = [std**2 for std in IMAGENET_STD]
         return ctx.layers.Normalization(axis=ctx.channel_axis, mean=list(IMAGENET_MEAN), variance=variance, name="normalization")(x)
     return ctx.layers.Normalization(axis=ctx.channel_axis, name="normalization")(x)
