@@ -198,3 +198,35 @@ def test_profile_counts_every_depthwise_pair():
     depthwise = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
     assert report.separable_pairs == len(depthwise) > 0
     assert report.macs_ratio < 1.0
+
+
+@pytest.mark.slow
+def test_whole_conv_small_runs_fully_on_the_gpu_accelerator_in_fp32_and_int8(tmp_path):
+    """conv-small at timm's 224 px with the reference weights: every op on LiteRT's GPU accelerator, fp32 and int8."""
+    from keras_lightnets.export import litert
+    from keras_lightnets.export.tflite import float_ops, to_tflite
+
+    if not litert.vulkan_driver_present():
+        pytest.skip("no Vulkan driver for LiteRT's GPU accelerator: run tools/install-software-vulkan.sh (Mesa lavapipe)")
+    state, _ = _stored("small_96")
+    model = timm_weights.load_timm_state_dict(kl.MobileNetV4("small", classifier_activation=None), state)
+    batch = images((4, 224, 224, 3), seed=6)
+    expected = model.predict(batch, verbose=0)
+    assert_depends_on_input(expected)
+    fp32 = to_tflite(model, str(tmp_path / "fp32.tflite"))
+    int8 = to_tflite(model, str(tmp_path / "int8.tflite"), quantization="int8",
+                     representative_data=images((16, 224, 224, 3), seed=7))
+    assert float_ops(int8) == []
+    got = {}
+    for label, path in (("fp32", fp32), ("int8", int8)):
+        check = litert.gpu_check(path, images=batch, runs=1)
+        assert check.ran, check.error
+        assert check.fully_accelerated, f"{label}: some ops fell back to the CPU"
+        got[label] = check.outputs["probabilities"]
+    # The export adds softmax to a logit model; compared as log-probabilities (logits up to a constant), which
+    # the near-uniform probabilities of these weights would hide.
+    log_expected = expected - np.log(np.exp(expected).sum(-1, keepdims=True))
+    errors = {label: float(np.abs(np.log(values) - log_expected).max()) for label, values in got.items()}
+    print(f"max |log-probability diff| on the accelerator: fp32 {errors['fp32']:.2e}, int8 {errors['int8']:.2e} "
+          f"(logits spread over {np.ptp(expected, axis=-1).max():.2f})")
+    assert errors["fp32"] < 0.05 * np.ptp(expected, axis=-1).max()  # the accelerator computes in fp16
