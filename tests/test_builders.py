@@ -16,7 +16,8 @@ SMALL = {
 FINAL_CHANNELS = {"mobilenet_v1": 256, "mobilenet_v2": 1280, "efficientnet": 1280, "xception": 2048}
 
 
-@pytest.mark.parametrize("family", sorted(SMALL))
+@pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in ("efficientnet", "xception") else f
+                                    for f in sorted(SMALL)])
 def test_dynamic_spatial_input_and_pooling(family):
     builder, kwargs = SMALL[family]
     model = builder(include_top=False, pooling="avg", **kwargs)

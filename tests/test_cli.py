@@ -75,6 +75,18 @@ def test_export_fails_naming_an_artifact_outside_its_tolerance(tmp_path, capsys,
     assert "allowed <= 1e-02" in failed[0]
 
 
+def test_a_quantized_classifier_fails_only_when_far_and_disagreeing():
+    """Near-ties (an undertrained model's nearly equal probabilities) may flip top-1 within a tiny difference."""
+    from keras_lightnets.export.report import ExportRow
+
+    def row(agreement, diff):
+        return ExportRow("int8", "m_int8.tflite", 1.0, diff, agreement).problems()
+
+    assert row(0.95, 0.2) == [] and row(0.0, 2e-3) == []
+    (problem,) = row(0.5, 0.2)
+    assert "top-1 agreement 0.500" in problem and "max |diff| 2.00e-01" in problem
+
+
 def test_export_int8_needs_calibration_images(tmp_path, capsys):
     assert main(["export", "mobilenet_v1_0.25_128", "--base-dir", str(tmp_path), "--quantization", "int8"]) == 2
     err = capsys.readouterr().err

@@ -39,7 +39,10 @@ def _train_batch(model, count=16):
     return x, y
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+# EfficientNet's, MobileNetV2's and Xception's layers are all in the short EfficientNetV2, MobileNetV3 and
+# MobileNetV1 (15-21 s each): `-m slow`.
+@pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in ("efficientnet", "mobilenet_v2", "xception")
+                                    else f for f in FAMILY_NAMES])
 def test_bridge_round_trip_keeps_outputs(family):
     model = _model(family)
     legacy = compress.to_tf_keras(model)

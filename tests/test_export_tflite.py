@@ -39,8 +39,9 @@ def converted(tmp_path_factory):
 
 
 # Each family's two tests share its converted files: one worker converts them once.
-# EfficientNet-Lite's layers are MobileNetV2's (its real Lite0 runs in int8 on the accelerator under -m slow).
-FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f == "efficientnet_lite" else []))
+# EfficientNet-Lite's layers are MobileNetV2's (its real Lite0 runs in int8 on the accelerator under -m slow);
+# Xception's are plain convolutions, separable pairs and max pooling (30-40 s): both `-m slow`.
+FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f in ("efficientnet_lite", "xception") else []))
                  for f in sorted(FAMILIES)]
 
 

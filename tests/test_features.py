@@ -16,6 +16,9 @@ from conftest import images
         pytest.param(lambda: kl.MobileNetV3Small(alpha=0.75, include_top=False), 128, marks=pytest.mark.zoo),
         (lambda: kl.MobileNetV3Large(minimalistic=True, include_top=False), 96),
         (lambda: kl.EfficientNetV2("b0", include_top=False), 128),
+        (lambda: kl.EfficientNetLite(0, include_top=False), 128),
+        (lambda: kl.MobileNetV4("small", include_top=False), 128),
+        (lambda: kl.MobileNetV4("medium", include_top=False), 97),
     ],
 )
 def test_feature_maps_at_strides_4_to_32(build, size):

@@ -41,6 +41,7 @@ def test_every_batch_norm_folds_and_outputs_stay(family):
     assert f"{len(report.folded)} BatchNormalization layers folded, 0 left" in str(report)
 
 
+@pytest.mark.slow  # every family folds by default above; this adds real training steps and EMA weights (1 min)
 def test_folding_after_training_steps_and_with_ema_weights():
     """Moving statistics and kernels after real training steps (and the EMA weights swapped in) fold exactly."""
     model = kl.MobileNetV2(alpha=0.35, input_shape=(64, 64, 3), classes=4)

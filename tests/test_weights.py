@@ -39,6 +39,7 @@ def _md5(path):
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_imagenet_feature_extractor_file_for_xception(keras_home, monkeypatch):
     from keras_lightnets.models.families import xception
 

@@ -12,8 +12,8 @@ from keras_lightnets.export.verify import load_in_fresh_process
 
 TFLITE_NAMES = {None: "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
 # What each artifact must keep of the Keras model's output on the sample images: float files the
-# largest absolute difference (probabilities or features), quantized files the top-1 class (classifiers)
-# or the difference relative to the largest output (feature extractors).
+# largest absolute difference (probabilities or features), quantized files the top-1 class (classifiers;
+# or every probability within fp16's tolerance) or the difference relative to the largest output (feature extractors).
 MAX_ABS_DIFF = {"saved_model": 1e-4, "fp32": 1e-4, "fp16": 1e-2}
 MIN_TOP1_AGREEMENT = 0.9
 MAX_RELATIVE_DIFF = 0.1
@@ -51,8 +51,13 @@ class ExportRow:
             if not self.max_abs_diff <= MAX_ABS_DIFF[self.kind]:
                 found.append(f"max |diff| {self.max_abs_diff:.2e} against Keras; allowed <= {MAX_ABS_DIFF[self.kind]:.0e}")
         elif not np.isnan(self.top1_agreement):
-            if not self.top1_agreement >= MIN_TOP1_AGREEMENT:
-                found.append(f"top-1 agreement {self.top1_agreement:.3f} with Keras; allowed >= {MIN_TOP1_AGREEMENT}")
+            # A file within fp16's tolerance of every probability passes even where near-ties flip its top-1
+            # (an undertrained classifier's nearly equal probabilities).
+            close = self.max_abs_diff <= MAX_ABS_DIFF["fp16"]
+            if not (self.top1_agreement >= MIN_TOP1_AGREEMENT or close):
+                found.append(f"top-1 agreement {self.top1_agreement:.3f} with Keras and max |diff| "
+                             f"{self.max_abs_diff:.2e}; allowed: agreement >= {MIN_TOP1_AGREEMENT} or max |diff| "
+                             f"<= {MAX_ABS_DIFF['fp16']:.0e}")
         elif not self.max_abs_diff <= MAX_RELATIVE_DIFF * self.output_scale:
             found.append(f"max |diff| {self.max_abs_diff:.2e} against Keras outputs up to {self.output_scale:.2e}; "
                          f"allowed <= {MAX_RELATIVE_DIFF:.0%} of that")
