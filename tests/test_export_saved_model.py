@@ -145,6 +145,7 @@ def test_kill_during_export_leaves_no_visible_version(tmp_path):
     assert os.listdir(model_dir) == ["1"] and path.endswith(os.path.join("victim", "1"))
 
 
+@pytest.mark.slow
 def test_feature_extractor_exports_features(tmp_path):
     model = randomize(kl.MobileNetV2(alpha=0.35, include_top=False, pooling="avg"))
     path = to_saved_model(model, base_dir=tmp_path, image_size=64, warmup=False)

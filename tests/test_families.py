@@ -86,7 +86,8 @@ def test_mobilenet_v3_output_identical_after_porting(kind, alpha, minimalistic, 
 
 
 @pytest.mark.parametrize("variant, size", [
-    pytest.param("b0", 96, marks=pytest.mark.zoo), ("s", 64), pytest.param("b3", 113, marks=pytest.mark.slow),
+    pytest.param("b0", 96, marks=pytest.mark.zoo), pytest.param("s", 64, marks=pytest.mark.slow),
+    pytest.param("b3", 113, marks=pytest.mark.slow),
     pytest.param("b1", 67, marks=pytest.mark.slow),
     pytest.param("b2", 80, marks=pytest.mark.slow), pytest.param("m", 64, marks=pytest.mark.slow),
     pytest.param("l", 64, marks=pytest.mark.slow),

@@ -17,6 +17,7 @@ def test_the_notebook_is_stored_without_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.slow  # a minute: a kernel, a 3-epoch training run and a TFLite export
 @pytest.mark.xdist_group("notebook")
 def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     import nbclient
