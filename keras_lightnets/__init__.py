@@ -1,8 +1,9 @@
 """keras_lightnets: lightweight convolutional networks built on depthwise separable convolution.
 
-Layers (``SeparableConv``, ``SqueezeExcite``, ``InvertedResidual``), exact
-drop-in builders for keras.applications' MobileNet, MobileNetV2,
-EfficientNet-B0..B7 and Xception, a model registry, cost analysis,
+Layers (``SeparableConv``, ``SqueezeExcite``, ``InvertedResidual``,
+``FusedInvertedResidual``, ``UniversalInvertedResidual``), exact drop-in
+builders for keras.applications' MobileNet, MobileNetV2/V3, EfficientNet-B0..B7,
+EfficientNetV2 and Xception, EfficientNet-Lite and MobileNetV4, a model registry, cost analysis,
 weight porting and the inference graph (BatchNormalization folded).
 Subpackages: ``compress`` (tfmot pruning and QAT), ``export`` (SavedModel,
 TFLite, LiteRT), ``train`` (the training engine), ``data`` (datasets).
