@@ -41,8 +41,9 @@ def converted(tmp_path_factory):
 # Each family's two tests share its converted files: one worker converts them once.
 # EfficientNet-Lite's layers are MobileNetV2's (its real Lite0 runs in int8 on the accelerator under -m slow);
 # Xception's are plain convolutions, separable pairs and max pooling (30-40 s); EfficientNet's (squeeze-excite,
-# swish, stochastic depth) are all in the short EfficientNetV2: the three are `-m slow`.
-FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f in ("efficientnet_lite", "xception", "efficientnet") else []))
+# swish, stochastic depth) are all in the short EfficientNetV2, MobileNetV2's in MobileNetV1 and MobileNetV4:
+# the four are `-m slow`.
+FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f in ("efficientnet_lite", "xception", "efficientnet", "mobilenet_v2") else []))
                  for f in sorted(FAMILIES)]
 
 

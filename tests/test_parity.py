@@ -65,7 +65,7 @@ def test_mobilenet_v2_output_identical_after_porting(alpha, size):
     _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
 
 
-@pytest.mark.parametrize("phi, size", [(0, 96), pytest.param(1, 113, marks=pytest.mark.slow), (3, 64)])
+@pytest.mark.parametrize("phi, size", [(0, 96), pytest.param(1, 113, marks=pytest.mark.slow), pytest.param(3, 64, marks=pytest.mark.slow)])
 def test_efficientnet_output_identical_after_porting(phi, size):
     shape = (size, size, 3)
     ka = getattr(keras.applications, f"EfficientNetB{phi}")(
