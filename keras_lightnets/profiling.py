@@ -286,8 +286,7 @@ def _walk(model, prefix, rows, pairs):
         elif hasattr(layer, "_wire") and getattr(layer, "sublayers", None):
             sub_rows, sub_shapes = _composite_rows(layer, in_shape, prefix)
             rows += sub_rows
-            roles = getattr(layer, "separable_pair", None) or ()
-            for dw_role, pw_role in (roles,) if roles and isinstance(roles[0], str) else roles:
+            for dw_role, pw_role in getattr(layer, "depthwise_pointwise_pairs", ()):
                 if dw_role in layer.sublayers:  # a block may lack an optional depthwise
                     dw, pw = layer.sublayers[dw_role], layer.sublayers[pw_role]
                     pairs.append(_pair(dw, pw, sub_shapes[id(dw)], sub_shapes[id(pw)]))

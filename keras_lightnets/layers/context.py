@@ -124,6 +124,23 @@ class BuildContext:
         adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
         return ((half - adjust[0], half), (half - adjust[1], half))
 
+    def strided_padding(self, spatial, kernel_size, strides, style, name):
+        """The explicit padding layer (or None) and the ``padding`` of a convolution with ``strides``.
+
+        Args:
+            spatial: (height, width) of the convolution's input; entries may be None.
+            kernel_size: Odd kernel size (int).
+            strides: 1 or 2.
+            style: One of the family's stride-2 paddings ("same" keeps TF "same", no layer).
+            name: Name of the ZeroPadding2D layer.
+
+        Returns:
+            (ZeroPadding2D or None, "valid" or "same").
+        """
+        if strides == 2 and style != "same":
+            return self.zero_pad(self.downsample_padding(spatial, kernel_size, style), name), "valid"
+        return None, "same"
+
     def global_pool(self, kind, name=None, keepdims=False):
         """Global average ("avg") or max ("max") pooling."""
         cls = self.layers.GlobalAveragePooling2D if kind == "avg" else self.layers.GlobalMaxPooling2D

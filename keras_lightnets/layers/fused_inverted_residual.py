@@ -10,8 +10,10 @@ import keras
 
 from keras_lightnets import validation
 from keras_lightnets.layers.inverted_residual import expanded_channels, reduced_channels
-from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
-from keras_lightnets.layers.wiring import BlockLayer, call_layer
+from keras_lightnets.layers.squeeze_excite import SE_ROLES, make_squeeze_excite_layers
+from keras_lightnets.layers.wiring import (
+    BlockLayer, apply_in_role_order, call_layer, check_block_options, residual_layers, stock_block,
+)
 
 FUSED_ROLES = ("pad", "expand", "expand_bn", "expand_act", *SE_ROLES, "project", "project_bn", "project_act", "drop", "add")
 
@@ -60,10 +62,9 @@ def make_fused_inverted_residual_layers(
     """
     expanded = expanded_channels(in_channels, expand_ratio, expansion_rounding)
     made = {}
-    padding = "same"
-    if strides == 2 and downsample != "same":
-        made["pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel_size, downsample), names["pad"])
-        padding = "valid"
+    pad, padding = ctx.strided_padding(spatial, kernel_size, strides, downsample, names["pad"])
+    if pad is not None:
+        made["pad"] = pad
     if expand_ratio != 1:
         made["expand"] = ctx.conv(expanded, kernel_size, names["expand"], strides=strides, padding=padding)
         made["expand_bn"] = ctx.batch_norm(names["expand_bn"])
@@ -81,26 +82,13 @@ def make_fused_inverted_residual_layers(
     if expand_ratio == 1:
         made["project_act"] = ctx.activation(activation, names["project_act"])
     if strides == 1 and in_channels == filters:
-        if drop_rate > 0:
-            made["drop"] = ctx.layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=names["drop"])
-        made["add"] = ctx.layers.Add(name=names["add"])
+        made.update(residual_layers(ctx, names, drop_rate))
     return made
 
 
 def apply_fused_inverted_residual(sublayers, inputs, call=call_layer):
     """Applies the layers made by :func:`make_fused_inverted_residual_layers`."""
-    x = inputs
-    for role in ("pad", "expand", "expand_bn", "expand_act"):
-        if role in sublayers:
-            x = call(sublayers[role], x)
-    if "se_excite" in sublayers:
-        x = apply_squeeze_excite(sublayers, x, call)
-    for role in ("project", "project_bn", "project_act", "drop"):
-        if role in sublayers:
-            x = call(sublayers[role], x)
-    if "add" in sublayers:
-        x = call(sublayers["add"], [x, inputs])
-    return x
+    return apply_in_role_order(sublayers, inputs, FUSED_ROLES, call)
 
 
 def fused_inverted_residual_block(ctx, x, filters, names, **kwargs):
@@ -116,8 +104,8 @@ def fused_inverted_residual_block(ctx, x, filters, names, **kwargs):
     Returns:
         The output tensor.
     """
-    sublayers = make_fused_inverted_residual_layers(ctx, ctx.channels(x), ctx.spatial(x), filters, names, **kwargs)
-    return apply_fused_inverted_residual(sublayers, x)
+    return stock_block(make_fused_inverted_residual_layers, apply_fused_inverted_residual, ctx, x, filters, names,
+                       **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_lightnets")
@@ -161,13 +149,8 @@ class FusedInvertedResidual(BlockLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        validation.check_number("filters", filters, minimum=1, integer=True)
-        validation.check_number("expand_ratio", expand_ratio, minimum=0.0, exclusive_minimum=True)
+        check_block_options(filters, expand_ratio, strides, se_ratio, drop_rate, se_gate)
         validation.check_number("kernel_size", kernel_size, minimum=1, integer=True)
-        validation.check_choice("strides", strides, [1, 2])
-        validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
-        validation.check_rate("drop_rate", drop_rate)
-        validation.check_choice("se_gate", se_gate, ["sigmoid", "hard_sigmoid"])
         data_format = data_format or keras.config.image_data_format()
         self._config = dict(
             filters=filters, expand_ratio=expand_ratio, kernel_size=kernel_size, strides=strides,

@@ -7,8 +7,10 @@ projection -> [stochastic depth] -> residual add when shapes allow.
 import keras
 
 from keras_lightnets import validation
-from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
-from keras_lightnets.layers.wiring import BlockLayer, call_layer
+from keras_lightnets.layers.squeeze_excite import SE_ROLES, make_squeeze_excite_layers
+from keras_lightnets.layers.wiring import (
+    BlockLayer, apply_in_role_order, call_layer, check_block_options, residual_layers, stock_block,
+)
 from keras_lightnets.scaling import make_divisible
 
 MBCONV_ROLES = (
@@ -96,10 +98,9 @@ def make_inverted_residual_layers(
         made["expand"] = ctx.conv(expanded, 1, names["expand"])
         made["expand_bn"] = ctx.batch_norm(names["expand_bn"])
         made["expand_act"] = ctx.activation(activation, names["expand_act"])
-    padding = "same"
-    if strides == 2 and downsample != "same":
-        made["pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel_size, downsample), names["pad"])
-        padding = "valid"
+    pad, padding = ctx.strided_padding(spatial, kernel_size, strides, downsample, names["pad"])
+    if pad is not None:
+        made["pad"] = pad
     made["depthwise"] = ctx.depthwise(kernel_size, names["depthwise"], strides=strides, padding=padding)
     made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])
     made["depthwise_act"] = ctx.activation(activation, names["depthwise_act"])
@@ -112,27 +113,13 @@ def make_inverted_residual_layers(
     made["project"] = ctx.conv(filters, 1, names["project"])
     made["project_bn"] = ctx.batch_norm(names["project_bn"])
     if residual and strides == 1 and in_channels == filters:
-        if drop_rate > 0:
-            made["drop"] = ctx.layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=names["drop"])
-        made["add"] = ctx.layers.Add(name=names["add"])
+        made.update(residual_layers(ctx, names, drop_rate))
     return made
 
 
 def apply_inverted_residual(sublayers, inputs, call=call_layer):
     """Applies the layers made by :func:`make_inverted_residual_layers`."""
-    x = inputs
-    for role in MBCONV_ROLES[: MBCONV_ROLES.index("depthwise_act") + 1]:
-        if role in sublayers:
-            x = call(sublayers[role], x)
-    if "se_excite" in sublayers:
-        x = apply_squeeze_excite(sublayers, x, call)
-    x = call(sublayers["project"], x)
-    x = call(sublayers["project_bn"], x)
-    if "drop" in sublayers:
-        x = call(sublayers["drop"], x)
-    if "add" in sublayers:
-        x = call(sublayers["add"], [x, inputs])
-    return x
+    return apply_in_role_order(sublayers, inputs, MBCONV_ROLES, call)
 
 
 def inverted_residual_block(ctx, x, filters, names, **kwargs):
@@ -148,8 +135,7 @@ def inverted_residual_block(ctx, x, filters, names, **kwargs):
     Returns:
         The output tensor.
     """
-    sublayers = make_inverted_residual_layers(ctx, ctx.channels(x), ctx.spatial(x), filters, names, **kwargs)
-    return apply_inverted_residual(sublayers, x)
+    return stock_block(make_inverted_residual_layers, apply_inverted_residual, ctx, x, filters, names, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_lightnets")
@@ -177,7 +163,7 @@ class InvertedResidual(BlockLayer):
     """
 
     # Sublayer roles of the depthwise + pointwise pair (read by the cost profiler).
-    separable_pair = ("depthwise", "project")
+    depthwise_pointwise_pairs = (("depthwise", "project"),)
 
     make_layers = staticmethod(make_inverted_residual_layers)
     apply_layers = staticmethod(apply_inverted_residual)
@@ -204,17 +190,10 @@ class InvertedResidual(BlockLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        validation.check_number("filters", filters, minimum=1, integer=True)
-        validation.check_number("expand_ratio", expand_ratio, minimum=0.0, exclusive_minimum=True)
+        check_block_options(filters, expand_ratio, strides, se_ratio, drop_rate, se_gate, expansion_rounding, se_base,
+                            se_rounding)
         validation.check_choice("downsample", downsample, ["correct", "same"])
-        validation.check_choice("expansion_rounding", expansion_rounding, ["exact", "divisible"])
-        validation.check_choice("se_base", se_base, ["input", "expanded"])
-        validation.check_choice("se_rounding", se_rounding, ["int", "divisible"])
-        validation.check_choice("se_gate", se_gate, ["sigmoid", "hard_sigmoid"])
         validation.check_number("kernel_size", kernel_size, minimum=1, integer=True)
-        validation.check_choice("strides", strides, [1, 2])
-        validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
-        validation.check_rate("drop_rate", drop_rate)
         data_format = data_format or keras.config.image_data_format()
         self._config = dict(
             filters=filters, expand_ratio=expand_ratio, kernel_size=kernel_size, strides=strides,

@@ -129,7 +129,7 @@ class SeparableConv(keras.layers.Layer):
     """
 
     # Sublayer roles of the depthwise + pointwise pair (read by the cost profiler).
-    separable_pair = ("depthwise", "pointwise")
+    depthwise_pointwise_pairs = (("depthwise", "pointwise"),)
 
     def __init__(
         self,

@@ -15,8 +15,10 @@ import keras
 
 from keras_lightnets import validation
 from keras_lightnets.layers.inverted_residual import expanded_channels, reduced_channels
-from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite, make_squeeze_excite_layers
-from keras_lightnets.layers.wiring import BlockLayer, call_layer
+from keras_lightnets.layers.squeeze_excite import SE_ROLES, make_squeeze_excite_layers
+from keras_lightnets.layers.wiring import (
+    BlockLayer, apply_in_role_order, call_layer, check_block_options, residual_layers, stock_block,
+)
 
 UIB_ROLES = (
     "start_pad", "start_depthwise", "start_bn", "expand", "expand_bn", "expand_act",
@@ -77,10 +79,9 @@ def make_universal_inverted_residual_layers(
     made = {}
 
     def depthwise(prefix, kernel, stride):
-        padding = "same"
-        if stride == 2 and downsample != "same":
-            made[prefix + "pad"] = ctx.zero_pad(ctx.downsample_padding(spatial, kernel, downsample), names[prefix + "pad"])
-            padding = "valid"
+        pad, padding = ctx.strided_padding(spatial, kernel, stride, downsample, names[prefix + "pad"])
+        if pad is not None:
+            made[prefix + "pad"] = pad
         made[prefix + "depthwise"] = ctx.depthwise(kernel, names[prefix + "depthwise"], strides=stride, padding=padding)
 
     if start_kernel_size:
@@ -102,26 +103,13 @@ def make_universal_inverted_residual_layers(
     made["project"] = ctx.conv(filters, 1, names["project"])
     made["project_bn"] = ctx.batch_norm(names["project_bn"])
     if strides == 1 and in_channels == filters:
-        if drop_rate > 0:
-            made["drop"] = ctx.layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=names["drop"])
-        made["add"] = ctx.layers.Add(name=names["add"])
+        made.update(residual_layers(ctx, names, drop_rate))
     return made
 
 
 def apply_universal_inverted_residual(sublayers, inputs, call=call_layer):
     """Applies the layers made by :func:`make_universal_inverted_residual_layers`."""
-    x = inputs
-    for role in UIB_ROLES[: UIB_ROLES.index("depthwise_act") + 1]:
-        if role in sublayers:
-            x = call(sublayers[role], x)
-    if "se_excite" in sublayers:
-        x = apply_squeeze_excite(sublayers, x, call)
-    for role in ("project", "project_bn", "drop"):
-        if role in sublayers:
-            x = call(sublayers[role], x)
-    if "add" in sublayers:
-        x = call(sublayers["add"], [x, inputs])
-    return x
+    return apply_in_role_order(sublayers, inputs, UIB_ROLES, call)
 
 
 def universal_inverted_residual_block(ctx, x, filters, names, **kwargs):
@@ -137,8 +125,8 @@ def universal_inverted_residual_block(ctx, x, filters, names, **kwargs):
     Returns:
         The output tensor.
     """
-    sublayers = make_universal_inverted_residual_layers(ctx, ctx.channels(x), ctx.spatial(x), filters, names, **kwargs)
-    return apply_universal_inverted_residual(sublayers, x)
+    return stock_block(make_universal_inverted_residual_layers, apply_universal_inverted_residual, ctx, x, filters,
+                       names, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_lightnets")
@@ -167,7 +155,7 @@ class UniversalInvertedResidual(BlockLayer):
     """
 
     # Depthwise + pointwise pairs (read by the cost profiler); absent roles are skipped.
-    separable_pair = (("start_depthwise", "expand"), ("depthwise", "project"))
+    depthwise_pointwise_pairs = (("start_depthwise", "expand"), ("depthwise", "project"))
 
     make_layers = staticmethod(make_universal_inverted_residual_layers)
     apply_layers = staticmethod(apply_universal_inverted_residual)
@@ -195,22 +183,15 @@ class UniversalInvertedResidual(BlockLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        validation.check_number("filters", filters, minimum=1, integer=True)
-        validation.check_number("expand_ratio", expand_ratio, minimum=0.0, exclusive_minimum=True)
+        check_block_options(filters, expand_ratio, strides, se_ratio, drop_rate, se_gate, expansion_rounding, se_base,
+                            se_rounding)
         for argument, value in (("start_kernel_size", start_kernel_size), ("kernel_size", kernel_size)):
             validation.check_number(argument, value, minimum=0, integer=True)
             if value % 2 == 0 and value != 0:
                 validation.fail(argument, value, "an odd int >= 1, or 0 (none)")
-        validation.check_choice("strides", strides, [1, 2])
         if strides == 2 and not (start_kernel_size or kernel_size):
             validation.fail("strides", strides, "1 when start_kernel_size and kernel_size are both 0 (no depthwise to stride)")
-        validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
-        validation.check_rate("drop_rate", drop_rate)
         validation.check_choice("downsample", downsample, list(DOWNSAMPLES))
-        validation.check_choice("expansion_rounding", expansion_rounding, ["exact", "divisible"])
-        validation.check_choice("se_base", se_base, ["input", "expanded"])
-        validation.check_choice("se_rounding", se_rounding, ["int", "divisible"])
-        validation.check_choice("se_gate", se_gate, ["sigmoid", "hard_sigmoid"])
         data_format = data_format or keras.config.image_data_format()
         self._config = dict(
             filters=filters, expand_ratio=expand_ratio, start_kernel_size=start_kernel_size, kernel_size=kernel_size,

@@ -2,10 +2,62 @@
 
 import keras
 
+from keras_lightnets import validation
+
 
 def call_layer(layer, x):
     """Default way a block applies one of its sublayers."""
     return layer(x)
+
+
+def apply_in_role_order(sublayers, inputs, roles, call=call_layer):
+    """Applies a block's sublayers in ``roles`` order (absent roles skipped).
+
+    The squeeze-excite roles act as one gate on the running tensor and ``add``
+    adds the block input: the wiring of every inverted-residual kind.
+    """
+    # squeeze_excite imports this module, hence the import here.
+    from keras_lightnets.layers.squeeze_excite import SE_ROLES, apply_squeeze_excite
+
+    x = inputs
+    for role in roles:
+        if role not in sublayers or role in SE_ROLES[:-1]:
+            continue
+        if role == "se_excite":
+            x = apply_squeeze_excite(sublayers, x, call)
+        elif role == "add":
+            x = call(sublayers[role], [x, inputs])
+        else:
+            x = call(sublayers[role], x)
+    return x
+
+
+def residual_layers(ctx, names, drop_rate):
+    """The residual tail of a block whose output matches its input: [stochastic depth] and the add."""
+    made = {}
+    if drop_rate > 0:
+        made["drop"] = ctx.layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=names["drop"])
+    made["add"] = ctx.layers.Add(name=names["add"])
+    return made
+
+
+def stock_block(make, apply, ctx, x, filters, names, **kwargs):
+    """A block's stock layers made for ``x`` by ``make`` and applied by ``apply``: the builders' functional form."""
+    return apply(make(ctx, ctx.channels(x), ctx.spatial(x), filters, names, **kwargs), x)
+
+
+def check_block_options(filters, expand_ratio, strides, se_ratio, drop_rate, se_gate,
+                        expansion_rounding="exact", se_base="input", se_rounding="int"):
+    """Validates the arguments the inverted-residual layers share (a ValueError naming the first bad one)."""
+    validation.check_number("filters", filters, minimum=1, integer=True)
+    validation.check_number("expand_ratio", expand_ratio, minimum=0.0, exclusive_minimum=True)
+    validation.check_choice("strides", strides, [1, 2])
+    validation.check_number("se_ratio", se_ratio, minimum=0.0, maximum=1.0)
+    validation.check_rate("drop_rate", drop_rate)
+    validation.check_choice("se_gate", se_gate, ["sigmoid", "hard_sigmoid"])
+    validation.check_choice("expansion_rounding", expansion_rounding, ["exact", "divisible"])
+    validation.check_choice("se_base", se_base, ["input", "expanded"])
+    validation.check_choice("se_rounding", se_rounding, ["int", "divisible"])
 
 
 def build_by_tracing(layer, input_shape):

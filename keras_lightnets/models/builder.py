@@ -62,10 +62,10 @@ def _universal_inverted_residual(ctx, x, stage, filters, names, conventions, opt
 
 def _conv(ctx, x, stage, filters, names, conventions, options):
     """k x k convolution -> BN -> activation (no residual), MobileNetV4's plain layers."""
-    stride, padding = options["stride"], "same"
-    if stride == 2 and conventions.downsample != "same":
-        x = ctx.zero_pad(ctx.downsample_padding(ctx.spatial(x), stage.kernel, conventions.downsample), names["pad"])(x)
-        padding = "valid"
+    stride = options["stride"]
+    pad, padding = ctx.strided_padding(ctx.spatial(x), stage.kernel, stride, conventions.downsample, names["pad"])
+    if pad is not None:
+        x = pad(x)
     x = ctx.conv(filters, stage.kernel, names["conv"], strides=stride, padding=padding)(x)
     x = ctx.batch_norm(names["bn"])(x)
     return ctx.activation(options["activation"], names["act"])(x)
