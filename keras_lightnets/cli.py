@@ -194,11 +194,10 @@ def _dataset_images(name, data_dir, height, width, channels, limit=200):
 
 
 def _export(args):
-    import keras
-
     import keras_lightnets as kl
     from keras_lightnets.export import signatures
     from keras_lightnets.export.report import export_and_measure, failures, format_rows
+    from keras_lightnets.model_files import load_keras_model
 
     if args.model.endswith(".keras"):
         if not os.path.isfile(args.model):
@@ -206,7 +205,7 @@ def _export(args):
 
             validation.fail("model", args.model, "an existing .keras file (e.g. runs/mobilenet_v1_digits/model.keras, "
                             "written by `lightnets train`) or a name from `lightnets list`")
-        model = keras.saving.load_model(args.model)
+        model = load_keras_model(args.model)
     else:
         from keras_lightnets.registry import default_resolution
 

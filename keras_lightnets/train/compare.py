@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from keras_lightnets.export.atomic import atomic_write_bytes
+from keras_lightnets.model_files import load_keras_model
 
 KINDS = ("separable", "standard")
 
@@ -51,7 +52,6 @@ def compare(config, overwrite=False):
     Returns:
         dict kind -> row (params, macs, test_accuracy, train_seconds, latency_ms, run_dir).
     """
-    import keras
 
     from keras_lightnets.profiling import profile
     from keras_lightnets.train.engine import fit_or_reuse
@@ -61,7 +61,7 @@ def compare(config, overwrite=False):
     for kind in KINDS:
         run_config = config.replace(convolutions=kind, output_dir=os.path.join(config.run_dir, kind))
         summary = fit_or_reuse(run_config, overwrite)
-        model = keras.saving.load_model(os.path.join(run_config.run_dir, "model.keras"))
+        model = load_keras_model(os.path.join(run_config.run_dir, "model.keras"))
         cost = profile(model)
         rows[kind] = {
             "params": int(cost.params), "macs": int(cost.macs), "test_accuracy": summary["test_accuracy"],

@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_lightnets import validation
+from keras_lightnets.model_files import load_keras_model
 
 
 def load_classifier_and_data(path, dataset, data_dir=None):
@@ -19,13 +20,12 @@ def load_classifier_and_data(path, dataset, data_dir=None):
     """
     import os
 
-    import keras
 
     from keras_lightnets import data as data_lib
 
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).endswith(".keras") or not os.path.isfile(path):
         validation.fail("model", path, "the path of an existing .keras file")
-    model = keras.saving.load_model(path)
+    model = load_keras_model(path)
     _, height, width, channels = model.input_shape
     if height is None or height != width:
         validation.fail("model", path, "a model with a fixed square input size")

@@ -8,6 +8,7 @@ engine run in its own sub-directory, so either resumes after an interruption.
 import os
 
 from keras_lightnets import validation
+from keras_lightnets.model_files import load_keras_model
 
 HEAD_DIR, FULL_DIR = "1-head", "2-full"
 
@@ -41,7 +42,7 @@ def transfer_model(config, num_classes, channels, backbone_weights, trainable):
         if path is None or not path.endswith(".keras") or not os.path.isfile(path):
             validation.fail("backbone", backbone_weights, '"imagenet" or the path of an existing .keras model')
         backbone = registry.create_model(config.model, weights=None, **kwargs)
-        port_weights(keras.saving.load_model(path), backbone)
+        port_weights(load_keras_model(path, "backbone"), backbone)
     backbone.trainable = trainable
     inputs = keras.Input(backbone.input_shape[1:], name="image")
     x = backbone(inputs, training=False)
@@ -53,9 +54,7 @@ def transfer_model(config, num_classes, channels, backbone_weights, trainable):
 
 def _unfrozen(path):
     def build(config, num_classes, channels):
-        import keras
-
-        model = keras.saving.load_model(path)
+        model = load_keras_model(path)
         for layer in model.layers:
             layer.trainable = True
         return model
