@@ -89,6 +89,15 @@ def _parser():
                              help="folder of real JPEG/PNG images for int8 calibration and parity checks (up to 200 used)")
     exp.add_argument("--data-dir", default=None, help="with --calibration-dataset: Fashion-MNIST IDX directory or tfds data_dir")
     exp.add_argument("--no-gpu", action="store_true", help="skip the LiteRT GPU-accelerator run")
+    exp.add_argument("--labels", default=None, metavar="FILE|imagenet",
+                     help="class names, one per line, for the SavedModel's top_k_labels and the TFLite metadata "
+                          "(default: the run's labels.txt beside a .keras file; ImageNet's for --weights imagenet)")
+    exp.add_argument("--int8-io", choices=["float", "uint8"], default="float",
+                     help="interface of the int8 file: float32 images and probabilities (default), or uint8 pixels "
+                          "in and uint8 probabilities out, as apps pass camera frames")
+    exp.add_argument("--no-metadata", action="store_true",
+                     help="write no MediaPipe Tasks metadata into classifier .tflite files (default: write it when "
+                          "the mediapipe package is installed)")
     from keras_lightnets.train.flags import add_config_flags
     from keras_lightnets.train.presets import PRESETS, preset
     from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
@@ -212,6 +221,17 @@ def _export(args):
         size = args.input_size or default_resolution(args.model)
         model = kl.create_model(args.model, classes=args.classes, input_shape=(size, size, 3), weights=args.weights)
     quantizations = [None if q == "fp32" else q for q in args.quantization]
+    if args.int8_io != "float" and "int8" not in quantizations:
+        raise LightnetsError(
+            f"Invalid `--int8-io`: received {args.int8_io} without an int8 file; allowed: --int8-io uint8 together "
+            "with --quantization int8 and its calibration images (--calibration-dataset or --calibration-dir).")
+    from keras_lightnets.labels import resolve_labels
+
+    class_names = None
+    if len(model.outputs) == 1 and len(model.output_shape) == 2:
+        class_names = resolve_labels(args.labels, model.output_shape[-1],
+                                     model_path=args.model if args.model.endswith(".keras") else None,
+                                     imagenet_weights=args.weights == "imagenet")
     image_size = args.input_size if model.inputs[0].shape[1] is None else None
     height, width, channels = signatures.input_size(model, image_size)
     images = None
@@ -229,6 +249,7 @@ def _export(args):
         model, args.base_dir, args.tflite_dir or os.path.join(args.base_dir, "tflite"), quantizations,
         sample_images=images[:32] if images is not None else None, representative_data=images,
         image_size=image_size, gpu=not args.no_gpu, log=lambda m: print(m, file=sys.stderr, flush=True),
+        class_names=class_names, int8_io=args.int8_io, metadata=False if args.no_metadata else "auto",
     )
     print(format_rows(rows))
     failed = failures(rows)

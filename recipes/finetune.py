@@ -1,34 +1,63 @@
-"""Transfer learning: a new head on a frozen pretrained backbone, then the whole network at a lower rate.
+"""Fine-tuning from pretrained weights: a new head on the frozen backbone, then the backbone itself.
 
-The backbone comes from ``--backbone``: "imagenet" (keras.applications' published file from
-the Keras cache) or a ``.keras`` model of the same architecture, e.g. one trained by
-train_mobilenet_v1.py on another dataset.
+Defaults (the `digits_finetune` preset; `--preset fashion_mnist_finetune` for Fashion-MNIST) start
+from EfficientNet-Lite0's real ImageNet weights, installed offline by the setup. The backbone's batch
+norms stay in inference mode in both phases (`--bn adapt` lets the unfrozen ones train); phase 1 trains
+the new classifier for `--head-epochs` at `--head-learning-rate`, phase 2 trains what `--unfreeze`
+names (`all`, or the last N blocks) at `--learning-rate` for `--epochs`. The result is
+<output-dir>/model.keras, named by the final report, with labels.txt beside it.
 
-    python recipes/train_mobilenet_v1.py --dataset fashion_mnist --epochs 3 --output-dir runs/fm
-    python recipes/finetune.py --backbone runs/fm/model.keras --dataset digits
-    python recipes/finetune.py --backbone imagenet --model mobilenet_v2 --image-size 160 --channels 3 \\
-        --dataset folder:~/photos --output-dir runs/photos
+    python recipes/finetune.py                                  # digits -> runs/efficientnet_lite0_digits_finetune/
+    python recipes/finetune.py --preset fashion_mnist_finetune
+    python recipes/finetune.py --dataset folder:~/photos         # -> runs/efficientnet_lite0_photos_finetune/
+    python recipes/finetune.py --backbone runs/fm/model.keras --model mobilenet_v1 --alpha 0.5 --channels 1 \\
+        --image-size 32 --dataset digits
 """
 
-from keras_lightnets.train.finetune import fine_tune
+import argparse
+
+from keras_lightnets.train.finetune import BN_MODES, FineTuneOptions, fine_tune
 from keras_lightnets.train.flags import run_training_recipe
 from keras_lightnets.train.presets import preset
 
+DEFAULTS = FineTuneOptions()
+
+
+def unfreeze(text):
+    """``--unfreeze``: "all" or a number of blocks."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'all' nor a number of blocks") from None
+
 
 def fine_tune_flags(parser):
-    """Adds --backbone, --head-epochs and --lr-factor (read by :func:`run`)."""
-    parser.add_argument("--backbone", required=True, help='"imagenet" or a .keras model of the same architecture')
-    parser.add_argument("--head-epochs", type=int, default=3, help="epochs with the backbone frozen (default 3)")
-    parser.add_argument("--lr-factor", type=float, default=0.1, help="learning rate of phase 2 / phase 1 (default 0.1)")
+    """Adds the fine-tuning options (read by :func:`run`)."""
+    parser.add_argument("--backbone", default=DEFAULTS.backbone,
+                        help='"imagenet" (the model\'s published weights) or a .keras model of the same architecture '
+                             f"(default {DEFAULTS.backbone})")
+    parser.add_argument("--head-epochs", type=int, default=DEFAULTS.head_epochs,
+                        help=f"epochs of the new classifier on the frozen backbone (default {DEFAULTS.head_epochs})")
+    parser.add_argument("--head-learning-rate", type=float, default=DEFAULTS.head_learning_rate,
+                        help=f"learning rate of that phase (default {DEFAULTS.head_learning_rate}); "
+                             "--learning-rate sets the second phase's")
+    parser.add_argument("--unfreeze", type=unfreeze, default=DEFAULTS.unfreeze, metavar="all|N",
+                        help="what the second phase trains: all, or the last N blocks (default all)")
+    parser.add_argument("--bn", choices=BN_MODES, default=DEFAULTS.bn,
+                        help="frozen: batch norms keep the pretrained statistics (default); adapt: the unfrozen ones train")
 
 
 def run(config, args):
-    """Both phases; returns the phase-2 result."""
-    return fine_tune(config, args.backbone, args.head_epochs, args.lr_factor, overwrite=args.overwrite)[1]
+    """Both phases; returns the fine-tune's summary."""
+    options = FineTuneOptions(backbone=args.backbone, head_epochs=args.head_epochs,
+                              head_learning_rate=args.head_learning_rate, unfreeze=args.unfreeze, bn=args.bn)
+    return fine_tune(config, options, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":
     run_training_recipe(
-        {"digits": preset("digits", epochs=10, warmup_epochs=1.0, output_dir="runs/finetune")},
+        {name: preset(name) for name in ("digits_finetune", "fashion_mnist_finetune")},
         __doc__, extra_flags=fine_tune_flags, runner=run,
     )

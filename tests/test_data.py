@@ -133,6 +133,27 @@ def test_wrong_image_folder_layouts_are_explained(tmp_path):
         data.load_dataset(f"folder:{split}")
 
 
+def test_an_empty_class_or_a_file_that_is_not_an_image_is_named_before_training(tmp_path):
+    one = _png_folder(tmp_path / "one", classes=(0,))
+    with pytest.raises(data.DatasetNotFoundError, match=r"1 class folder\(s\) with images \(\['digit_0'\]\)"):
+        data.load_dataset(f"folder:{one}")
+    empty = _png_folder(tmp_path / "empty", classes=(0, 1))
+    (empty / "digit_9").mkdir()
+    with pytest.raises(data.DatasetNotFoundError, match=r"Class folder .*digit_9' has no images"):
+        data.load_dataset(f"folder:{empty}")
+    text = _png_folder(tmp_path / "text", classes=(0, 1))
+    (text / "digit_1" / "notes.txt").write_text("labels are folder names")
+    (text / "digit_1" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # hidden files are skipped
+    with pytest.raises(data.DatasetNotFoundError, match=r"digit_1/notes.txt is not an image: class folders may hold only"):
+        data.load_dataset(f"folder:{text}")
+    misnamed = _png_folder(tmp_path / "misnamed", classes=(0, 1))
+    (misnamed / "digit_0" / "9.jpg").write_bytes(b"<html>not found</html>")
+    with pytest.raises(data.DatasetNotFoundError, match=r"digit_0/9.jpg is not a JPEG, PNG, GIF or BMP image"):
+        data.load_dataset(f"folder:{misnamed}")
+    (misnamed / "digit_0" / "9.jpg").unlink()
+    assert data.load_dataset(f"folder:{misnamed}", image_size=32).class_names == ("digit_0", "digit_1")
+
+
 def test_batch_larger_than_the_data_and_bad_arguments():
     with pytest.raises(ValueError, match=r"Invalid `batch_size`.*at most the training set's size \(1438 images\)"):
         data.check_batch_size(2000, 1438)

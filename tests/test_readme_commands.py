@@ -26,6 +26,7 @@ CHAIN = (
     "lightnets export runs/mobilenet_v1_digits/model.keras",
 )
 FINE_TUNE = ("python recipes/train_mobilenet_v1.py --dataset fashion_mnist", "python recipes/finetune.py --backbone runs/fm")
+PHONE = ("python recipes/finetune.py --dataset folder:photos", "lightnets export runs/efficientnet_lite0_photos_finetune")
 TRAINING = ("recipes/train_mobilenet_v1.py", "recipes/prune.py", "recipes/qat.py", "recipes/finetune.py")
 
 
@@ -130,6 +131,51 @@ def test_the_readme_commands_run_as_written(tmp_path):
     for prefix in FINE_TUNE:
         run(find(prefix), tmp_path, shorten=False, timeout=3600)
     assert (tmp_path / "runs" / "finetune" / "summary.json").exists() or any((tmp_path / "runs" / "finetune").rglob("summary.json"))
+
+
+def readme_python(heading):
+    """The first python block under a README heading."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(heading):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def _photo_folder(root, per_class=48):
+    """Real photos as JPEG files in <root>/cat/ and <root>/coffee/: crops of scikit-image's chelsea and coffee."""
+    import numpy as np
+    import tensorflow as tf
+    from skimage import data as skimage_data
+
+    rng = np.random.default_rng(0)
+    for label, name in (("cat", "chelsea"), ("coffee", "coffee")):
+        image = getattr(skimage_data, name)()
+        (root / label).mkdir(parents=True)
+        for index in range(per_class):
+            side = int(rng.integers(200, min(image.shape[:2])))
+            top, left = (int(rng.integers(0, image.shape[axis] - side + 1)) for axis in (0, 1))
+            crop = image[top:top + side, left:left + side]
+            (root / label / f"{index}.jpg").write_bytes(tf.io.encode_jpeg(tf.constant(crop), quality=90).numpy())
+
+
+@pytest.mark.xdist_group("readme")
+def test_the_readme_fine_tunes_on_a_folder_and_mediapipe_classifies_with_the_export(tmp_path):
+    pytest.importorskip("mediapipe", reason="MediaPipe Tasks is not installed (pip install -e '.[mediapipe]')")
+    _photo_folder(tmp_path / "photos")
+    finetune, export = (find(prefix) for prefix in PHONE)
+    done = run(finetune, tmp_path, shorten=True)
+    check_quiet(done)
+    result = tmp_path / "runs" / "efficientnet_lite0_photos_finetune"
+    assert f"the result is {os.path.join('runs', 'efficientnet_lite0_photos_finetune', 'model.keras')}" in done.stdout
+    assert (result / "labels.txt").read_text().split() == ["cat", "coffee"]
+    done = run(export, tmp_path, shorten=True)
+    check_quiet(done)
+    assert "export check failed" not in done.stderr and "adding MediaPipe Tasks metadata" in done.stderr
+    script = tmp_path / "classify.py"
+    script.write_text(readme_python("## Fine-tune on your images and ship to a phone"))
+    classified = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert classified.returncode == 0, classified.stderr[-2000:]
+    name, score = classified.stdout.split()[-2:]
+    assert name in ("cat", "coffee") and 0.0 <= float(score) <= 1.0
 
 
 def test_every_readme_command_names_a_real_recipe_or_command():

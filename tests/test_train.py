@@ -218,23 +218,25 @@ def test_a_run_saved_before_a_field_existed_resumes_when_the_field_keeps_its_def
 
 @pytest.mark.slow
 def test_fine_tuning_freezes_then_unfreezes_the_backbone(digits_run, tmp_path):
-    from keras_lightnets.train.finetune import fine_tune
+    from keras_lightnets.train.finetune import FineTuneOptions, fine_tune
 
     import os
 
     config = TrainConfig(**{**TINY, "epochs": 1, "dropout": 0.1}, output_dir=str(tmp_path / "ft"))
-    head, result = fine_tune(config, os.path.join(digits_run.run_dir, "model.keras"), head_epochs=1)
+    summary = fine_tune(config, FineTuneOptions(backbone=os.path.join(digits_run.run_dir, "model.keras"), head_epochs=1,
+                                                head_learning_rate=0.1))
     trained = keras.saving.load_model(os.path.join(digits_run.run_dir, "model.keras"))
     phase1 = keras.saving.load_model(str(tmp_path / "ft" / "1-head" / "model.keras"))
     backbone1 = phase1.layers[1]
     reference = trained.get_layer("conv_pw_13").get_weights()[0]
     assert np.array_equal(backbone1.get_layer("conv_pw_13").get_weights()[0], reference)  # frozen in phase 1
     assert not backbone1.trainable
-    backbone2 = result.model.layers[1]
-    assert backbone2.trainable
-    assert not np.array_equal(backbone2.get_layer("conv_pw_13").get_weights()[0], reference)  # trained in phase 2
-    assert head["test_accuracy"] > 0.2 and result.summary["test_accuracy"] > 0.2
-    assert result.history[0]["learning_rate"] < 0.1 * 64 / 128  # phase 2 runs at a lower rate
+    result = keras.saving.load_model(str(tmp_path / "ft" / "model.keras"))
+    assert not np.array_equal(result.layers[1].get_layer("conv_pw_13").get_weights()[0], reference)  # trained in phase 2
+    assert np.array_equal(result.layers[1].get_layer("conv_pw_13_bn").get_weights()[2],
+                          trained.get_layer("conv_pw_13_bn").get_weights()[2])  # batch norms kept their statistics
+    assert summary["head"]["test_accuracy"] > 0.2 and summary["test_accuracy"] > 0.2
+    assert summary["full"]["epochs"] == 1
 
 
 def test_cli_train_bad_input_exits_2_with_one_paragraph(tmp_path, capsys):
@@ -267,7 +269,9 @@ def test_finetune_recipe_without_the_imagenet_file_exits_2_naming_file_and_url(k
     error = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert "mobilenet_1_0_224_tf_no_top.h5" in error and "https://storage.googleapis.com/" in error
-    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+    # One paragraph; where TensorFlow first starts in this process its native logs went to a file, named after it.
+    lines = [line for line in error.strip().splitlines() if not line.startswith("(TensorFlow and LiteRT logs: ")]
+    assert "Traceback" not in error and len(lines) == 1
     assert not (tmp_path / "ft" / "1-head").exists()  # no run that never started: the same directory takes another config
 
 

@@ -13,12 +13,42 @@ LAYOUT = (
 )
 
 
+# The first bytes of each format the loader decodes (JPEG, PNG, GIF, BMP).
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def _check_images(folder):
+    """Raises naming the first file of a class folder that is not an image (hidden non-image files are skipped;
+    the loader reads every file with an image extension, hidden or not)."""
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        is_image_name = name.lower().endswith(IMAGE_EXTENSIONS)
+        if os.path.isdir(path) or (name.startswith(".") and not is_image_name):  # .DS_Store and the like
+            continue
+        if not is_image_name:
+            raise DatasetNotFoundError(f"{path} is not an image: class folders may hold only "
+                                       f"{'/'.join(IMAGE_EXTENSIONS)} files (move it out, or hide it with a leading '.'). {LAYOUT}")
+        with open(path, "rb") as file:
+            head = file.read(8)
+        if not head.startswith(_SIGNATURES):
+            raise DatasetNotFoundError(f"{path} is not a JPEG, PNG, GIF or BMP image (its first bytes are {head!r}): "
+                                       f"damaged or misnamed. {LAYOUT}")
+
+
 def _class_dirs(root):
-    """Class folder names of ``root`` that hold at least one image, sorted."""
+    """Class folder names of ``root``, sorted; each must hold images and nothing else (but hidden files).
+
+    Raises:
+        DatasetNotFoundError: naming an empty class folder, or a file that is not an image.
+    """
     names = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir() and any(name.lower().endswith(IMAGE_EXTENSIONS) for name in os.listdir(entry.path)):
-            names.append(entry.name)
+        if not entry.is_dir() or entry.name.startswith(".") or entry.name in TEST_SPLIT_NAMES + ("train",):
+            continue
+        if not any(name.lower().endswith(IMAGE_EXTENSIONS) for name in os.listdir(entry.path)):
+            raise DatasetNotFoundError(f"Class folder {entry.path!r} has no images: every class needs some. {LAYOUT}")
+        _check_images(entry.path)
+        names.append(entry.name)
     return names
 
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from keras_lightnets.export import litert, signatures
+from keras_lightnets.export import metadata as tflite_metadata
 from keras_lightnets.export.saved_model import to_saved_model
 from keras_lightnets.export.tflite import to_tflite_variants
 from keras_lightnets.export.verify import load_in_fresh_process
@@ -80,7 +81,7 @@ def _compare(got, expected):
 
 def export_and_measure(
     model, base_dir, tflite_dir, quantizations=(None, "fp16"), sample_images=None, representative_data=None,
-    image_size=None, gpu=True, log=print,
+    image_size=None, gpu=True, log=print, class_names=None, int8_io="float", metadata="auto",
 ):
     """Exports ``model`` as a SavedModel and TFLite files and measures each.
 
@@ -94,6 +95,10 @@ def export_and_measure(
         image_size: Input size for models with ``None`` spatial dims.
         gpu: Also run each TFLite file on LiteRT's GPU accelerator (subprocess).
         log: Progress printer.
+        class_names: The classifier's class names (the SavedModel's ``top_k_labels``, the TFLite metadata's labels).
+        int8_io: "float" or "uint8": the interface of the int8 file (see :func:`~keras_lightnets.export.tflite.to_tflite_variants`).
+        metadata: TFLite metadata for MediaPipe Tasks on classifier files: True, False, or "auto" (when the
+            ``mediapipe`` extra is installed).
 
     Returns:
         list of :class:`ExportRow`.
@@ -106,14 +111,22 @@ def export_and_measure(
     expected = np.asarray(expected)
     rows = []
     log(f"exporting SavedModel to {base_dir} ...")
-    saved = to_saved_model(model, base_dir=base_dir, image_size=image_size)
+    saved = to_saved_model(model, base_dir=base_dir, image_size=image_size, class_names=class_names)
     loaded = load_in_fresh_process(saved, images=sample_images)
     scale = float(np.abs(expected).max())
     rows.append(ExportRow("saved_model", saved, _size_mb(saved), *_compare(
         loaded["outputs"][f"serving_default/{output_name}"], expected), output_scale=scale))
     paths = {q: os.path.join(tflite_dir, f"{model.name}_{TFLITE_NAMES[q]}.tflite") for q in quantizations}
     log(f"converting to TFLite ({', '.join(TFLITE_NAMES[q] for q in quantizations)}) ...")
-    to_tflite_variants(model, paths, representative_data=representative_data, image_size=image_size)
+    to_tflite_variants(model, paths, representative_data=representative_data, image_size=image_size, int8_io=int8_io)
+    if output_name == "probabilities" and (metadata is True or (metadata == "auto" and tflite_metadata.available())):
+        log("adding MediaPipe Tasks metadata (normalization, labels) to the TFLite files ...")
+        for quantization, path in paths.items():
+            uint8_input = quantization == "int8" and int8_io == "uint8"
+            tflite_metadata.add_classifier_metadata(
+                path, class_names, model.name, tflite_metadata.describe(model.name, expected.shape[-1], height, width,
+                                                                         channels, TFLITE_NAMES[quantization], uint8_input),
+                channels=channels, uint8_input=uint8_input)
     for quantization, path in paths.items():
         runtime = litert.load(path)
         row = ExportRow(TFLITE_NAMES[quantization], path, _size_mb(path),

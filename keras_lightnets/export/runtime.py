@@ -46,6 +46,19 @@ class LiteRTModel:
         self.output_details = self.model.get_output_tensor_details(self.signature)
         self._inputs = {n: self.model.create_input_buffer_by_name(self.signature, n) for n in self.input_details}
         self._outputs = {n: self.model.create_output_buffer_by_name(self.signature, n) for n in self.output_details}
+        self.quantization = self._integer_interface(path)
+
+    def _integer_interface(self, path):
+        """{tensor name: (scale, zero point)} of integer inputs and outputs (uint8 pixels in, uint8 probabilities out)."""
+        details = [*self.input_details.items(), *self.output_details.items()]
+        if all(np.dtype(d["dtype"]).kind == "f" for _, d in details):
+            return {}
+        from ai_edge_litert.interpreter import Interpreter
+
+        reader = Interpreter(model_path=str(path))
+        runner = reader.get_signature_runner(self.signature)
+        found = {**runner.get_input_details(), **runner.get_output_details()}
+        return {name: tuple(found[name]["quantization"]) for name, d in details if np.dtype(d["dtype"]).kind != "f"}
 
     @property
     def fully_accelerated(self):
@@ -58,14 +71,27 @@ class LiteRTModel:
         return tuple(next(iter(self.input_details.values()))["shape"])
 
     def run_batch(self, batch):
-        """One invocation on exactly ``input_shape``; returns {output name: array}."""
+        """One invocation on exactly ``input_shape``; returns {output name: float array}.
+
+        An integer input takes the images quantized with its scale and zero point (uint8 pixels:
+        scale 1, so the same integers); an integer output is returned dequantized.
+        """
         name, details = next(iter(self.input_details.items()))
-        self._inputs[name].write(np.ascontiguousarray(batch, dtype=details["dtype"]))
+        dtype = np.dtype(details["dtype"])
+        if name in self.quantization:
+            scale, zero = self.quantization[name]
+            limits = np.iinfo(dtype)
+            batch = np.clip(np.rint(np.asarray(batch, np.float32) / scale + zero), limits.min, limits.max)
+        self._inputs[name].write(np.ascontiguousarray(batch, dtype=dtype))
         self.model.run_by_name(self.signature, self._inputs, self._outputs)
-        return {
-            out: self._outputs[out].read(int(np.prod(d["shape"])), np.dtype(d["dtype"])).reshape(d["shape"])
-            for out, d in self.output_details.items()
-        }
+        outputs = {}
+        for out, d in self.output_details.items():
+            value = self._outputs[out].read(int(np.prod(d["shape"])), np.dtype(d["dtype"])).reshape(d["shape"])
+            if out in self.quantization:
+                scale, zero = self.quantization[out]
+                value = (value.astype(np.float32) - zero) * scale
+            outputs[out] = value
+        return outputs
 
     def __call__(self, images):
         """Runs over a batch whose size is a multiple of the file's batch size."""

@@ -13,6 +13,7 @@ from keras_lightnets.export.atomic import atomic_write_bytes
 from keras_lightnets.inference import serving_model
 
 QUANTIZATIONS = (None, "fp16", "dynamic", "int8")
+INT8_IO = ("float", "uint8")
 SIGNATURE = "serving_default"
 DEFAULT_CALIBRATION_STEPS = 200
 
@@ -55,7 +56,7 @@ def _calibration(representative_data, height, width, channels, steps, batch_size
 
 
 def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps, trained_ranges,
-               batch_size=1):
+               batch_size=1, int8_io="float"):
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization is not None:
@@ -68,6 +69,10 @@ def _converter(saved_dir, quantization, representative_data, height, width, chan
         converter.representative_dataset = _calibration(
             representative_data, height, width, channels, calibration_steps, batch_size)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if quantization == "int8" and int8_io == "uint8":
+        # Raw camera pixels in, quantized probabilities out: the form on-device apps pass and read.
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
     return converter
 
 
@@ -101,6 +106,7 @@ def to_tflite_variants(
     batch_size=1,
     image_size=None,
     calibration_steps=DEFAULT_CALIBRATION_STEPS,
+    int8_io="float",
 ):
     """Converts ``model`` to several ``.tflite`` files, tracing the model once.
 
@@ -113,6 +119,8 @@ def to_tflite_variants(
         batch_size: Static batch size (int >= 1).
         image_size: Input size for models built with ``None`` spatial dims.
         calibration_steps: Images used for int8 calibration (int >= 1).
+        int8_io: Interface of the "int8" file: "float" (float32 images in, probabilities out) or
+            "uint8" (uint8 pixels in, uint8 probabilities out, scale 1/256; what apps pass a camera frame as).
 
     Returns:
         The same mapping quantization -> path, all files written.
@@ -125,6 +133,7 @@ def to_tflite_variants(
             validation.fail("path", path, "a file name ending in .tflite")
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
     validation.check_number("calibration_steps", calibration_steps, minimum=1, integer=True)
+    validation.check_choice("int8_io", int8_io, INT8_IO)
     if "int8" in paths and representative_data is None:
         validation.fail("representative_data", None, 'real images (N, H, W, C) when quantization="int8"')
     height, width, channels = signatures.input_size(model, image_size)
@@ -141,7 +150,8 @@ def to_tflite_variants(
         archive.write_out(saved, verbose=False)
         for quantization, path in paths.items():
             converter = _converter(
-                saved, quantization, representative_data, height, width, channels, calibration_steps, False, batch_size
+                saved, quantization, representative_data, height, width, channels, calibration_steps, False, batch_size,
+                int8_io,
             )
             atomic_write_bytes(os.fspath(path), converter.convert())
     return paths
@@ -200,7 +210,9 @@ def float_ops(path):
     Returns:
         Sorted list of op names (empty for a fully integer graph).
     """
-    interpreter = tf.lite.Interpreter(model_path=os.fspath(path))
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=os.fspath(path))
     tensors = {detail["index"]: detail["dtype"] for detail in interpreter.get_tensor_details()}
     found = set()
     for op in interpreter._get_ops_details():

@@ -33,6 +33,8 @@ class BuildContext:
         convolutions: "separable" (depthwise + pointwise pairs) or "standard"
             (each pair emitted as one full k x k convolution: the network the
             separable one is compared against).
+        block_outputs: The output tensor of each block of a stage table, in
+            order, as the builder makes them (see :mod:`keras_lightnets.models.blocks`).
     """
 
     data_format: str = dataclasses.field(default_factory=keras.config.image_data_format)
@@ -42,6 +44,7 @@ class BuildContext:
     dense_initializer: Any = "glorot_uniform"
     layers: Any = keras.layers
     convolutions: str = "separable"
+    block_outputs: list = dataclasses.field(default_factory=list)
 
     @property
     def channel_axis(self):

@@ -174,6 +174,7 @@ def body(conventions, stages, width=1.0, depth=1.0, drop_connect_rate=0.0, activ
                 )
                 names = conventions.names(stages, stage_index, repeat, index)
                 x = BLOCKS[stage.block](ctx, x, stage, filters, names, conventions, options)
+                ctx.block_outputs.append(x)
                 index += 1
         for layer in conventions.head:
             x = _conv_layer(ctx, x, layer, width, conventions, default_activation)

@@ -14,7 +14,7 @@ import numpy as np
 
 from keras_lightnets import validation, weights as weights_lib
 from keras_lightnets.layers.context import BuildContext
-from keras_lightnets.models import catalog, inputs as inputs_lib
+from keras_lightnets.models import blocks, catalog, inputs as inputs_lib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -182,6 +182,7 @@ def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, 
     x = body(ctx, x)
     x = _head(ctx, x, family, args, dropout, hidden)
     model = keras.Model(model_inputs, x, name=args.name or default_name)
+    blocks.record(model, ctx.block_outputs)
     if args.include_preprocessing:
         set_imagenet_statistics(model, ctx)
     if args.weights == "imagenet":

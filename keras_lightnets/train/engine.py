@@ -3,6 +3,7 @@
 A run directory holds::
 
     config.json          the run's TrainConfig (a resumed run must match it)
+    labels.txt           the dataset's class names, one per line (index = label)
     backup/              BackupAndRestore state while training (removed when the run ends)
     checkpoints/best.keras  best test-accuracy model so far (ModelCheckpoint)
     logs/                TensorBoard event files
@@ -20,7 +21,7 @@ import shutil
 import tempfile
 import time
 
-from keras_lightnets import validation
+from keras_lightnets import labels, validation
 from keras_lightnets.export.atomic import atomic_write_bytes
 
 SUMMARY = "summary.json"
@@ -161,6 +162,7 @@ def fit(config, overwrite=False, build=None):
     if chief:  # only once the model exists: a build that fails (e.g. missing weights) leaves no run behind
         os.makedirs(run_dir, exist_ok=True)
         _write_json(os.path.join(run_dir, CONFIG), config.to_dict())
+        labels.write_labels(os.path.join(run_dir, labels.LABELS_FILE), dataset.class_names)
     augmenter = data_lib.make_augmenter(
         config.augment, dataset.channels, seed=config.seed, translate=config.translate,
         random_erasing=config.random_erasing,

@@ -33,6 +33,14 @@ _SMALL_DATA = dict(
     optimizer="sgd", learning_rate=0.1, base_batch_size=128, schedule="cosine", momentum=0.9,
     weight_decay=5e-4, label_smoothing=0.1, dropout=0.2,
 )
+# Fine-tuning from ImageNet weights (recipes/finetune.py; measured in docs/results/fine_tuning.md): AdamW
+# (weight decay spares batch norm, biases and depthwise kernels), cosine decay, label smoothing. The
+# head phase's epochs and rate are FineTuneOptions'; these fields are phase 2's.
+_FINE_TUNE = dict(
+    model="efficientnet_lite0", channels=3, image_size=64, batch_size=64, optimizer="adamw", learning_rate=3e-4,
+    base_batch_size=64, schedule="cosine", warmup_epochs=0.0, epsilon=1e-7, weight_decay=0.01, label_smoothing=0.1,
+    dropout=0.2,
+)
 
 PRESETS = {
     "mobilenet_v1_imagenet": dict(model="mobilenet_v1", decay_rate=0.94, **_MOBILENET_IMAGENET),
@@ -53,6 +61,8 @@ PRESETS = {
         warmup_epochs=1.0, augment="flip_translate", tta="flip_shift", bn_momentum=0.9,
         **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1, "weight_decay": 5e-3},
     ),
+    "digits_finetune": dict(dataset="digits", epochs=10, augment="translate", **_FINE_TUNE),
+    "fashion_mnist_finetune": dict(dataset="fashion_mnist", epochs=4, augment="flip", **_FINE_TUNE),
 }
 
 

@@ -1,0 +1,73 @@
+"""Classifying images with MediaPipe Tasks' ImageClassifier, the on-device client, in a subprocess.
+
+MediaPipe's Python API is the same C++ runtime as its Android, iOS and web
+libraries; a file it opens and runs here is what an app gets. The
+classifier runs in a child process that imports only MediaPipe and numpy
+(neither TensorFlow nor this package), so the check is what a phone does,
+and a crash in the runtime cannot take the caller down. Run as a script::
+
+    python mediapipe_client.py MODEL.tflite IMAGES.npy RESULT.json MAX_RESULTS
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+
+def classify(path, images, max_results=5, timeout=600):
+    """MediaPipe Tasks' ImageClassifier on each image.
+
+    Args:
+        path: A ``.tflite`` classifier with metadata.
+        images: uint8-valued (N, H, W, 3) array (what a camera frame is); the file's own input size
+            avoids any resizing by MediaPipe.
+        max_results: Categories per image (int >= 1).
+        timeout: Seconds before the child is killed.
+
+    Returns:
+        dict: ``{"categories": [[(index, name, score), ...] per image]}`` best first, or
+        ``{"error": message}`` when MediaPipe refused the file or failed.
+    """
+    images = np.asarray(images)
+    with tempfile.TemporaryDirectory() as work:
+        images_path, result_path = os.path.join(work, "images.npy"), os.path.join(work, "result.json")
+        np.save(images_path, np.clip(np.rint(images), 0, 255).astype(np.uint8))
+        command = [sys.executable, "-I", __file__, os.fspath(path), images_path, result_path, str(max_results)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout} s"}
+        if not os.path.exists(result_path):
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            return {"error": f"exit status {done.returncode}: {tail}"}
+        with open(result_path) as file:
+            return json.load(file)
+
+
+def _main(model_path, images_path, result_path, max_results):
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    images = np.load(images_path)
+    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=model_path), max_results=max_results)
+    try:
+        with vision.ImageClassifier.create_from_options(options) as classifier:
+            categories = []
+            for image in images:
+                frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+                found = classifier.classify(frame).classifications[0].categories
+                categories.append([(c.index, c.category_name, float(c.score)) for c in found])
+        result = {"categories": categories}
+    except Exception as error:  # noqa: BLE001 - MediaPipe's refusal is the answer reported to the caller
+        result = {"error": f"{type(error).__name__}: {error}"}
+    with open(result_path, "w") as file:
+        json.dump(result, file)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
