@@ -151,7 +151,7 @@ def test_mediapipe_agrees_with_a_fine_tuned_fashion_mnist_model(tmp_path):
     from keras_lightnets.train.finetune import FineTuneOptions, fine_tune
     from keras_lightnets.train.presets import preset
 
-    config = preset("fashion_mnist_finetune", epochs=1, output_dir=str(tmp_path / "ft"))
+    config = preset("fashion_mnist_finetune", epochs=1, image_size=64, output_dir=str(tmp_path / "ft"))
     fine_tune(config, FineTuneOptions())
     model = keras.saving.load_model(tmp_path / "ft" / "model.keras")
     data = data_lib.load_dataset("fashion_mnist", None, 64, 3, seed=0)
