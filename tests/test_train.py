@@ -222,7 +222,8 @@ def test_fine_tuning_freezes_then_unfreezes_the_backbone(digits_run, tmp_path):
 
     import os
 
-    config = TrainConfig(**{**TINY, "epochs": 1, "dropout": 0.1}, output_dir=str(tmp_path / "ft"))
+    # The head at the from-scratch rate, phase 2 at a tenth of it.
+    config = TrainConfig(**{**TINY, "epochs": 1, "dropout": 0.1, "learning_rate": 0.01}, output_dir=str(tmp_path / "ft"))
     summary = fine_tune(config, FineTuneOptions(backbone=os.path.join(digits_run.run_dir, "model.keras"), head_epochs=1,
                                                 head_learning_rate=0.1))
     trained = keras.saving.load_model(os.path.join(digits_run.run_dir, "model.keras"))
