@@ -69,11 +69,16 @@ class FineTuneOptions:
         if self.unfreeze != "all" and (isinstance(self.unfreeze, bool) or not isinstance(self.unfreeze, int) or self.unfreeze < 1):
             validation.fail("unfreeze", self.unfreeze, "'all' or a number of blocks >= 1")
         validation.check_choice("bn", self.bn, BN_MODES)
-        if self.backbone != "imagenet":
-            path = os.fspath(self.backbone) if isinstance(self.backbone, (str, os.PathLike)) else None
-            if path is None or not path.endswith(".keras") or not os.path.isfile(path):
-                validation.fail("backbone", self.backbone, '"imagenet" or the path of an existing .keras model')
+        _check_backbone(self.backbone)
         return self
+
+
+def _check_backbone(backbone):
+    """``backbone`` if it is "imagenet" or the path of an existing ``.keras`` file (LightnetsError otherwise)."""
+    path = os.fspath(backbone) if isinstance(backbone, (str, os.PathLike)) else None
+    if backbone != "imagenet" and (path is None or not path.endswith(".keras") or not os.path.isfile(path)):
+        validation.fail("backbone", backbone, '"imagenet" or the path of an existing .keras model')
+    return backbone
 
 
 def _backbone_kwargs(config, channels):
@@ -104,15 +109,12 @@ def transfer_model(config, num_classes, channels, backbone_weights, trainable=Fa
     from keras_lightnets import registry
     from keras_lightnets.weights import port_weights
 
-    kwargs = _backbone_kwargs(config, channels)
     if backbone_weights == "imagenet":
-        backbone = registry.create_model(config.model, weights="imagenet", **kwargs)
+        backbone = registry.create_model(config.model, weights="imagenet", **_backbone_kwargs(config, channels))
     else:
-        path = os.fspath(backbone_weights) if isinstance(backbone_weights, (str, os.PathLike)) else None
-        if path is None or not path.endswith(".keras") or not os.path.isfile(path):
-            validation.fail("backbone", backbone_weights, '"imagenet" or the path of an existing .keras model')
-        backbone = registry.create_model(config.model, weights=None, **kwargs)
-        port_weights(load_keras_model(path, "backbone"), backbone)
+        _check_backbone(backbone_weights)
+        backbone = _fresh_backbone(config, channels)
+        port_weights(load_keras_model(backbone_weights, "backbone"), backbone)
     set_trainable(backbone, "all" if trainable else 0, "frozen")
     inputs = keras.Input(backbone.input_shape[1:], name="image")
     x = backbone(inputs)
@@ -148,12 +150,18 @@ def set_trainable(backbone, unfreeze, bn, ends=None):
         layer.trainable = id(layer) in trained and (bn == "adapt" or not is_bn)
 
 
+def _fresh_backbone(config, channels):
+    """The configured backbone with random weights: the block record a loaded model lacks, a target for ported weights."""
+    from keras_lightnets import registry
+
+    return registry.create_model(config.model, weights=None, **_backbone_kwargs(config, channels))
+
+
 def _block_ends(config, channels):
     """The block record of a fresh build of the configured backbone (a loaded model has none)."""
-    from keras_lightnets import registry
     from keras_lightnets.models import blocks
 
-    return blocks.block_ends(registry.create_model(config.model, weights=None, **_backbone_kwargs(config, channels)))
+    return blocks.block_ends(_fresh_backbone(config, channels))
 
 
 def _backbone_of(model):
@@ -177,11 +185,9 @@ def _phase_two_model(path, options):
 def check_unfreeze(config, options, channels):
     """Fails before any training when ``options.unfreeze`` asks for more blocks than the backbone has."""
     if options.unfreeze != "all":
-        from keras_lightnets import registry
         from keras_lightnets.models import blocks
 
-        backbone = registry.create_model(config.model, weights=None, **_backbone_kwargs(config, channels))
-        blocks.trailing_layers(backbone, options.unfreeze)
+        blocks.trailing_layers(_fresh_backbone(config, channels), options.unfreeze)
 
 
 def fine_tune(config, options=None, overwrite=False):
