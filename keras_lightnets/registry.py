@@ -6,7 +6,7 @@ Names follow timm/keras conventions: ``mobilenet_v1_{alpha}_{resolution}``,
 ``mobilenet_v1`` / ``mobilenet_v2`` mean alpha 1.0 at 224.
 
 Families register themselves: every module of ``keras_lightnets.models.families``
-calls :func:`register_family` when imported, and the registry imports them
+registers its :class:`~keras_lightnets.models.family.Family` when imported, and the registry imports them
 all on first use. Those modules import Keras only inside their builders, so
 the registry stays plain data: ``lightnets list`` and the command line's help
 read it without loading TensorFlow.
@@ -15,7 +15,6 @@ read it without loading TensorFlow.
 import dataclasses
 import importlib
 import pkgutil
-import re
 from typing import Callable, Dict, Mapping, Tuple
 
 from keras_lightnets import validation
@@ -99,37 +98,6 @@ def exports():
         module = entry.builder.partition(":")[0]
         module_of.update({name: f"{module}:{name}" for name in entry.exports})
     return module_of
-
-
-def alpha_resolution_entry(prefix, builder, alphas, sizes, default_size, options=("alpha",), exports=(), published_macs=None):
-    """The entry of a family named ``{prefix}`` and ``{prefix}_{alpha}_{size}`` (MobileNetV1/V2).
-
-    Args:
-        prefix: Bare name, e.g. ``"mobilenet_v2"`` (alpha 1.0 at ``default_size``).
-        builder: ``"module:function"``.
-        alphas: Published width multipliers.
-        sizes: Published resolutions.
-        default_size: Resolution of the bare name.
-        options: See :class:`FamilyEntry`.
-        exports: See :class:`FamilyEntry`.
-        published_macs: See :class:`FamilyEntry`.
-
-    Returns:
-        FamilyEntry.
-    """
-    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+(?:\.\d+)?)_(\d+)$")
-
-    def fixed(name):
-        match = pattern.match(name)
-        if not match:
-            return {}
-        return {"alpha": float(match.group(1)), "input_shape": (int(match.group(2)),) * 2 + (3,)}
-
-    def resolution(name):
-        return fixed(name).get("input_shape", (default_size,))[0]
-
-    names = (prefix,) + tuple(f"{prefix}_{float(a)!r}_{s}" for a in alphas for s in sizes)
-    return FamilyEntry(builder, names, fixed, resolution, tuple(options), tuple(exports), dict(published_macs or {}))
 
 
 def list_models():

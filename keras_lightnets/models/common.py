@@ -14,7 +14,7 @@ import numpy as np
 
 from keras_lightnets import validation, weights as weights_lib
 from keras_lightnets.layers.context import BuildContext
-from keras_lightnets.models import blocks, catalog, inputs as inputs_lib
+from keras_lightnets.models import blocks, inputs as inputs_lib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -142,16 +142,6 @@ def _head(ctx, x, family, args, dropout, hidden):
     )(x)
 
 
-CONVOLUTIONS = catalog.CONVOLUTIONS
-
-
-def check_convolutions(convolutions, weights):
-    """Validates a builder's ``convolutions`` argument ("standard" has no published weights)."""
-    validation.check_choice("convolutions", convolutions, CONVOLUTIONS)
-    if convolutions == "standard" and weights == "imagenet":
-        validation.fail("convolutions", convolutions, '"separable" when weights="imagenet"')
-
-
 def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None, convolutions="separable",
           hidden=None):
     """Builds, names and loads weights into one model.
@@ -220,12 +210,7 @@ def published_resolution(alpha, alphas, rows, cols, sizes, include_top, input_sh
     warnings.warn(
         f"No published ImageNet file for input_shape={input_shape} (published sizes: {sizes}); "
         f"loading the {fallback}x{fallback} file, as keras.applications does.",
-        stacklevel=4,
+        stacklevel=6,  # the caller of the public builder (builder -> Family.build -> _imagenet -> source -> here)
     )
     return fallback
 
-
-def check_published_table(stages):
-    """Refuses a custom table with ``weights="imagenet"`` (published files fit the published table)."""
-    if stages is not None:
-        validation.fail("stages", f"a custom table of {len(stages)} rows", 'None when weights="imagenet" (published files fit the published table)')

@@ -7,9 +7,10 @@ input size.
 
 import dataclasses
 
-from keras_lightnets import registry, validation
+from keras_lightnets import validation
 from keras_lightnets import scaling as rules
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
+from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 CONV_INITIALIZER = {
     "class_name": "VarianceScaling",
@@ -64,31 +65,57 @@ WEIGHTS_HASHES = {
 }
 
 
-def _coefficients(phi, scaling_mode, compound_coefficients):
-    validation.check_choice("scaling", scaling_mode, SCALINGS)
-    if scaling_mode == "official":
-        return rules.efficientnet_coefficients(phi)
-    if not isinstance(compound_coefficients, (tuple, list)) or len(compound_coefficients) != 3:
-        validation.fail("compound_coefficients", compound_coefficients, "an (alpha, beta, gamma) tuple of numbers > 0")
-    width, depth, resolution = rules.compound_scaling(phi, *compound_coefficients)
+def _coefficients(args):
+    if args.scaling == "official":
+        return rules.efficientnet_coefficients(args.phi)
+    if not isinstance(args.compound_coefficients, (tuple, list)) or len(args.compound_coefficients) != 3:
+        validation.fail("compound_coefficients", args.compound_coefficients, "an (alpha, beta, gamma) tuple of numbers > 0")
+    width, depth, resolution = rules.compound_scaling(args.phi, *args.compound_coefficients)
     return width, depth, resolution, 0.2
 
 
-def _imagenet_source(phi, scaling_mode, include_top, input_shape, classes, classifier_activation):
+def _check(args):
+    validation.check_choice("scaling", args.scaling, SCALINGS)
+    _coefficients(args)
+
+
+def _plan(args, conventions):
+    width, depth, _, table_dropout = _coefficients(args)
+    official = args.scaling == "official"
+    return Plan(
+        conventions, args.table or STAGES, f"efficientnetb{args.phi}" if official else f"efficientnet_phi{args.phi:g}",
+        dropout=table_dropout if args.dropout is None else args.dropout, width=width, depth=depth,
+        drop_connect_rate=args.drop_connect_rate, activation=args.activation,
+    )
+
+
+def _imagenet_source(args):
     import keras
 
     from keras_lightnets.weights import WeightSource
 
-    if scaling_mode != "official":
-        validation.fail("scaling", scaling_mode, '"official" when weights="imagenet" (only B0-B7 are published)')
-    filename = f"efficientnetb{phi}{'' if include_top else '_notop'}.h5"
-    twin = getattr(keras.applications, f"EfficientNetB{phi}")
+    if args.scaling != "official":
+        validation.fail("scaling", args.scaling, '"official" when weights="imagenet" (only B0-B7 are published)')
+    filename = f"efficientnetb{args.phi}{'' if args.include_top else '_notop'}.h5"
+    twin = getattr(keras.applications, f"EfficientNetB{args.phi}")
     return WeightSource(
         filename, WEIGHTS_URL + filename,
-        lambda: twin(include_top=include_top, weights=None, input_shape=input_shape, classes=classes,
-                     classifier_activation=classifier_activation),
-        file_hash=WEIGHTS_HASHES[phi][0 if include_top else 1],
+        lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
+                     classifier_activation=args.classifier_activation),
+        file_hash=WEIGHTS_HASHES[args.phi][0 if args.include_top else 1],
     )
+
+
+FAMILY = Family(
+    "EfficientNet", __name__,
+    variants={f"efficientnet_b{phi}": {"phi": phi} for phi in sorted(rules.EFFICIENTNET_TABLE)},
+    resolution=lambda fixed: rules.EFFICIENTNET_TABLE[fixed["phi"]][2],
+    conventions=lambda args: dataclasses.replace(CONVENTIONS, default_size=_coefficients(args)[2]),
+    plan=_plan, check=_check, rates=("dropout", "drop_connect_rate"), imagenet=_imagenet_source,
+    options=("drop_connect_rate",),
+    published_macs={f"efficientnet_b{phi}": macs for phi, macs in enumerate(  # arXiv 1905.11946, Table 2
+        (0.39e9, 0.70e9, 1.0e9, 1.8e9, 4.2e9, 9.9e9, 19e9, 37e9))},
+).register()
 
 
 def EfficientNet(
@@ -144,36 +171,4 @@ def EfficientNet(
     Returns:
         ``keras.Model``.
     """
-    from keras_lightnets.models import builder, common
-
-    width, depth, resolution, table_dropout = _coefficients(phi, scaling, compound_coefficients)
-    dropout = table_dropout if dropout is None else dropout
-    validation.check_rate("dropout", dropout)
-    validation.check_rate("drop_connect_rate", drop_connect_rate)
-    table = STAGES if stages is None else parse_stages(stages)
-    conventions = dataclasses.replace(CONVENTIONS, default_size=resolution)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, conventions)
-    source = None
-    if weights == "imagenet":
-        common.check_published_table(stages)
-        source = _imagenet_source(phi, scaling, include_top, shape, classes, classifier_activation)
-    body = builder.body(conventions, table, width=width, depth=depth, drop_connect_rate=drop_connect_rate,
-                        activation=activation)
-    default_name = f"efficientnetb{phi}" if scaling == "official" else f"efficientnet_phi{phi:g}"
-    return common.build(conventions, args, shape, body, default_name, dropout=dropout, imagenet=source)
-
-
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:EfficientNet",
-    tuple(f"efficientnet_b{phi}" for phi in sorted(rules.EFFICIENTNET_TABLE)),
-    lambda name: {"phi": int(name[len("efficientnet_b"):])},
-    lambda name: rules.EFFICIENTNET_TABLE[int(name[len("efficientnet_b"):])][2],
-    options=("drop_connect_rate",),
-    exports=("EfficientNet",),
-    published_macs={f"efficientnet_b{phi}": macs for phi, macs in enumerate(  # arXiv 1905.11946, Table 2
-        (0.39e9, 0.70e9, 1.0e9, 1.8e9, 4.2e9, 9.9e9, 19e9, 37e9))},
-))
+    return FAMILY.build(locals())

@@ -10,9 +10,10 @@ without torch: :mod:`keras_lightnets.pth` and :mod:`keras_lightnets.models.lite_
 
 import dataclasses
 
-from keras_lightnets import registry, validation
+from keras_lightnets import validation
 from keras_lightnets.models.families.efficientnet import CONV_INITIALIZER, DENSE_INITIALIZER, block_names
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages
+from keras_lightnets.models.family import Family, Plan, PostBuildLoader
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage
 
 # phi -> (width, depth, resolution, dropout), efficientnet_lite_builder.py.
 VARIANTS = {
@@ -45,6 +46,39 @@ PUBLISHED = {
     3: (8.2e6, 1.44e9, 79.8, 79.0),
     4: (13.0e6, 2.64e9, 81.5, 80.2),
 }
+
+
+
+def _check(args):
+    if isinstance(args.phi, bool) or args.phi not in VARIANTS:
+        validation.fail("phi", args.phi, "an integer 0..4 (Lite0-Lite4)")
+    if args.weights == "imagenet" and args.activation != "relu6":
+        validation.fail("activation", args.activation, '"relu6" when weights="imagenet" (what the checkpoints were trained with)')
+
+
+def _plan(args, conventions):
+    width, depth, _, table_dropout = VARIANTS[args.phi]
+    return Plan(conventions, args.table or STAGES, f"efficientnet_lite{args.phi}",
+                dropout=table_dropout if args.dropout is None else args.dropout, width=width, depth=depth,
+                drop_connect_rate=args.drop_connect_rate, activation=args.activation)
+
+
+def _imagenet(args):
+    from keras_lightnets.models import lite_weights
+
+    path = lite_weights.checkpoint_path(args.phi)  # a clear error before building when it is not installed
+    return PostBuildLoader(lambda model: lite_weights.load_checkpoint(model, path, args.phi, args.include_top))
+
+
+FAMILY = Family(
+    "EfficientNetLite", __name__,
+    variants={f"efficientnet_lite{phi}": {"phi": phi} for phi in VARIANTS},
+    resolution=lambda fixed: VARIANTS[fixed["phi"]][2],
+    conventions=lambda args: dataclasses.replace(CONVENTIONS, default_size=VARIANTS[args.phi][2]),
+    plan=_plan, check=_check, rates=("dropout", "drop_connect_rate"), imagenet=_imagenet,
+    options=("drop_connect_rate",),
+    published_macs={f"efficientnet_lite{phi}": values[1] for phi, values in PUBLISHED.items()},
+).register()
 
 
 def EfficientNetLite(
@@ -90,47 +124,4 @@ def EfficientNetLite(
     Returns:
         ``keras.Model``.
     """
-    from keras_lightnets.models import builder, common
-
-    if isinstance(phi, bool) or phi not in VARIANTS:
-        validation.fail("phi", phi, "an integer 0..4 (Lite0-Lite4)")
-    width, depth, resolution, table_dropout = VARIANTS[phi]
-    dropout = table_dropout if dropout is None else dropout
-    validation.check_rate("dropout", dropout)
-    validation.check_rate("drop_connect_rate", drop_connect_rate)
-    table = STAGES if stages is None else parse_stages(stages)
-    conventions = dataclasses.replace(CONVENTIONS, default_size=resolution)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    if weights == "imagenet":
-        common.check_published_table(stages)
-        if activation != "relu6":
-            validation.fail("activation", activation, '"relu6" when weights="imagenet" (what the checkpoints were trained with)')
-    imagenet_file = None
-    if weights == "imagenet":
-        from keras_lightnets.models import lite_weights
-
-        imagenet_file = lite_weights.checkpoint_path(phi)  # a clear error before building when it is not installed
-        args = dataclasses.replace(args, weights=None)
-    shape = common.validate_common(dataclasses.replace(args, weights=weights), conventions)
-    body = builder.body(conventions, table, width=width, depth=depth, drop_connect_rate=drop_connect_rate,
-                        activation=activation)
-    model = common.build(conventions, args, shape, body, f"efficientnet_lite{phi}", dropout=dropout)
-    if imagenet_file is not None:
-        from keras_lightnets.models import lite_weights
-
-        lite_weights.load_checkpoint(model, imagenet_file, phi, include_top)
-    return model
-
-
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:EfficientNetLite",
-    tuple(f"efficientnet_lite{phi}" for phi in VARIANTS),
-    lambda name: {"phi": int(name[len("efficientnet_lite"):])},
-    lambda name: VARIANTS[int(name[len("efficientnet_lite"):])][2],
-    options=("drop_connect_rate",),
-    exports=("EfficientNetLite",),
-    published_macs={f"efficientnet_lite{phi}": values[1] for phi, values in PUBLISHED.items()},
-))
+    return FAMILY.build(locals())

@@ -8,9 +8,10 @@ preprocessing (B0-B3: ImageNet mean/std on 3 channels; S/M/L: x / 128 - 1).
 
 import dataclasses
 
-from keras_lightnets import registry, validation
+from keras_lightnets import validation
 from keras_lightnets.models.families.efficientnet import CONV_INITIALIZER, DENSE_INITIALIZER
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
+from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
 # md5 of keras.applications' published files, (with classifier, without), as keras.applications checks them.
@@ -89,19 +90,40 @@ def conventions(variant, channels=3):
     )
 
 
-def _imagenet_source(variant, include_top, input_shape, classes, classifier_activation):
+def _plan(args, _):
+    width, depth, _, table_name, _ = VARIANTS[args.variant]
+    family = conventions(args.variant, args.channels)
+    if args.table is not None and isinstance(args.stages[0], dict) and "input_filters" in args.stages[0]:
+        family = dataclasses.replace(family, stem=(dataclasses.replace(family.stem[0], filters=args.stages[0]["input_filters"]),))
+    return Plan(family, args.table or STAGES[table_name], f"efficientnetv2-{args.variant}", dropout=args.dropout,
+                width=width, depth=depth, drop_connect_rate=args.drop_connect_rate, activation=args.activation)
+
+
+def _imagenet_source(args):
     import keras
 
     from keras_lightnets.weights import WeightSource
 
-    filename = f"efficientnetv2-{variant}{'.h5' if include_top else '_notop.h5'}"
-    twin = getattr(keras.applications, f"EfficientNetV2{variant.upper()}")
+    filename = f"efficientnetv2-{args.variant}{'.h5' if args.include_top else '_notop.h5'}"
+    twin = getattr(keras.applications, f"EfficientNetV2{args.variant.upper()}")
     return WeightSource(
         filename, WEIGHTS_URL + filename,
-        lambda: twin(include_top=include_top, weights=None, input_shape=input_shape, classes=classes,
-                     classifier_activation=classifier_activation),
-        file_hash=WEIGHTS_HASHES[variant][0 if include_top else 1],
+        lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
+                     classifier_activation=args.classifier_activation),
+        file_hash=WEIGHTS_HASHES[args.variant][0 if args.include_top else 1],
     )
+
+
+FAMILY = Family(
+    "EfficientNetV2", __name__,
+    variants={f"efficientnet_v2_{variant}": {"variant": variant} for variant in VARIANTS},
+    resolution=lambda fixed: VARIANTS[fixed["variant"]][2],
+    conventions=lambda args: conventions(args.variant),
+    plan=_plan, check=lambda args: validation.check_choice("variant", args.variant, list(VARIANTS)),
+    rates=("dropout", "drop_connect_rate"), imagenet=_imagenet_source, options=("drop_connect_rate",),
+    published_macs={f"efficientnet_v2_{variant}": macs for variant, macs in (  # arXiv 2104.00298, Tables 4 and 7
+        ("b0", 0.72e9), ("b1", 1.2e9), ("b2", 1.7e9), ("b3", 3.0e9), ("s", 8.8e9), ("m", 24e9), ("l", 53e9))},
+).register()
 
 
 def EfficientNetV2(
@@ -149,39 +171,4 @@ def EfficientNetV2(
     Returns:
         ``keras.Model``.
     """
-    import keras
-
-    from keras_lightnets.models import builder, common
-    from keras_lightnets.models.inputs import channel_count
-
-    validation.check_choice("variant", variant, list(VARIANTS))
-    validation.check_rate("dropout", dropout)
-    validation.check_rate("drop_connect_rate", drop_connect_rate)
-    width, depth, _, table_name, _ = VARIANTS[variant]
-    table = STAGES[table_name] if stages is None else parse_stages(stages)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, conventions(variant))
-    family = conventions(variant, channel_count(shape, keras.config.image_data_format()))
-    if stages is not None and isinstance(stages[0], dict) and "input_filters" in stages[0]:
-        family = dataclasses.replace(family, stem=(dataclasses.replace(family.stem[0], filters=stages[0]["input_filters"]),))
-    source = None
-    if weights == "imagenet":
-        common.check_published_table(stages)
-        source = _imagenet_source(variant, include_top, shape, classes, classifier_activation)
-    body = builder.body(family, table, width=width, depth=depth, drop_connect_rate=drop_connect_rate, activation=activation)
-    return common.build(family, args, shape, body, f"efficientnetv2-{variant}", dropout=dropout, imagenet=source)
-
-
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:EfficientNetV2",
-    tuple(f"efficientnet_v2_{variant}" for variant in VARIANTS),
-    lambda name: {"variant": name[len("efficientnet_v2_"):]},
-    lambda name: VARIANTS[name[len("efficientnet_v2_"):]][2],
-    options=("drop_connect_rate",),
-    exports=("EfficientNetV2",),
-    published_macs={f"efficientnet_v2_{variant}": macs for variant, macs in (  # arXiv 2104.00298, Tables 4 and 7
-        ("b0", 0.72e9), ("b1", 1.2e9), ("b2", 1.7e9), ("b3", 3.0e9), ("s", 8.8e9), ("m", 24e9), ("l", 53e9))},
-))
+    return FAMILY.build(locals())

@@ -1,7 +1,10 @@
 """MobileNetV1 (arXiv 1704.04861): a stem conv and 13 depthwise separable blocks."""
 
-from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage, parse_stages
+from keras_lightnets import validation
+from keras_lightnets.models.family import (
+    Family, Plan, alpha_resolution_variants, check_convolutions, resolution_from_shape,
+)
+from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage
 
 IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 IMAGENET_SIZES = (128, 160, 192, 224)
@@ -36,22 +39,48 @@ CONVENTIONS = Conventions(
 )
 
 
-def _imagenet_source(alpha, include_top, rows, cols, input_shape, classes, classifier_activation):
+def _check(args):
+    validation.check_number("depth_multiplier", args.depth_multiplier, minimum=1, integer=True)
+    check_convolutions(args.convolutions, args.weights)
+    if args.weights == "imagenet" and args.depth_multiplier != 1:
+        validation.fail("depth_multiplier", args.depth_multiplier, '1 when weights="imagenet"')
+
+
+def _imagenet_source(args):
     import keras
 
     from keras_lightnets.models import common
     from keras_lightnets.weights import WeightSource
 
-    rows = common.published_resolution(alpha, IMAGENET_ALPHAS, rows, cols, IMAGENET_SIZES, include_top, input_shape)
+    alpha = args.alpha
+    rows = common.published_resolution(alpha, IMAGENET_ALPHAS, args.rows, args.cols, IMAGENET_SIZES,
+                                       args.include_top, args.shape)
     alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
-    filename = f"mobilenet_{alpha_text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
+    filename = f"mobilenet_{alpha_text}_{rows}_tf{'' if args.include_top else '_no_top'}.h5"
     return WeightSource(
         filename, WEIGHTS_URL + filename,
         lambda: keras.applications.MobileNet(
-            input_shape=input_shape, alpha=alpha, include_top=include_top, weights=None,
-            classes=classes, classifier_activation=classifier_activation,
+            input_shape=args.shape, alpha=alpha, include_top=args.include_top, weights=None,
+            classes=args.classes, classifier_activation=args.classifier_activation,
         ),
     )
+
+
+FAMILY = Family(
+    "MobileNetV1", __name__,
+    variants=alpha_resolution_variants("mobilenet_v1", IMAGENET_ALPHAS, IMAGENET_SIZES),
+    resolution=resolution_from_shape(DEFAULT_SIZE), conventions=lambda args: CONVENTIONS,
+    plan=lambda args, conventions: Plan(
+        conventions, args.table or STAGES, f"mobilenet_{args.alpha:0.2f}_{args.rows}", dropout=args.dropout,
+        width=args.alpha, activation=args.activation, depth_multiplier=args.depth_multiplier,
+        convolutions=args.convolutions),
+    check=_check, multipliers=("alpha",), imagenet=_imagenet_source, options=("alpha", "convolutions"),
+    published_macs={  # arXiv 1704.04861, Tables 6 and 7
+        "mobilenet_v1_1.0_224": 569e6, "mobilenet_v1_0.75_224": 325e6, "mobilenet_v1_0.5_224": 149e6,
+        "mobilenet_v1_0.25_224": 41e6, "mobilenet_v1_1.0_192": 418e6, "mobilenet_v1_1.0_160": 290e6,
+        "mobilenet_v1_1.0_128": 186e6, "mobilenet_v1": 569e6,
+    },
+).register()
 
 
 def MobileNetV1(
@@ -100,39 +129,4 @@ def MobileNetV1(
     Returns:
         ``keras.Model``.
     """
-    import keras
-
-    from keras_lightnets.models import builder, common
-    from keras_lightnets.models.inputs import spatial_size
-
-    validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
-    validation.check_number("depth_multiplier", depth_multiplier, minimum=1, integer=True)
-    validation.check_rate("dropout", dropout)
-    common.check_convolutions(convolutions, weights)
-    table = STAGES if stages is None else parse_stages(stages)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, CONVENTIONS)
-    rows, cols = spatial_size(shape, keras.config.image_data_format())
-    source = None
-    if weights == "imagenet":
-        if depth_multiplier != 1:
-            validation.fail("depth_multiplier", depth_multiplier, '1 when weights="imagenet"')
-        common.check_published_table(stages)
-        source = _imagenet_source(alpha, include_top, rows, cols, shape, classes, classifier_activation)
-    body = builder.body(CONVENTIONS, table, width=alpha, activation=activation, depth_multiplier=depth_multiplier)
-    return common.build(CONVENTIONS, args, shape, body, f"mobilenet_{alpha:0.2f}_{rows}", dropout=dropout,
-                        imagenet=source, convolutions=convolutions)
-
-
-registry.register_family(registry.alpha_resolution_entry(
-    "mobilenet_v1", f"{__name__}:MobileNetV1", IMAGENET_ALPHAS, IMAGENET_SIZES, DEFAULT_SIZE,
-    options=("alpha", "convolutions"), exports=("MobileNetV1",),
-    published_macs={  # arXiv 1704.04861, Tables 6 and 7
-        "mobilenet_v1_1.0_224": 569e6, "mobilenet_v1_0.75_224": 325e6, "mobilenet_v1_0.5_224": 149e6,
-        "mobilenet_v1_0.25_224": 41e6, "mobilenet_v1_1.0_192": 418e6, "mobilenet_v1_1.0_160": 290e6,
-        "mobilenet_v1_1.0_128": 186e6, "mobilenet_v1": 569e6,
-    },
-))
+    return FAMILY.build(locals())

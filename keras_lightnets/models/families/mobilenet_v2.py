@@ -1,7 +1,7 @@
 """MobileNetV2 (arXiv 1801.04381): inverted residuals with linear bottlenecks."""
 
-from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
+from keras_lightnets.models.family import Family, Plan, alpha_resolution_variants, resolution_from_shape
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
@@ -34,21 +34,35 @@ CONVENTIONS = Conventions(
 )
 
 
-def _imagenet_source(alpha, include_top, rows, cols, input_shape, classes, classifier_activation):
+def _imagenet_source(args):
     import keras
 
     from keras_lightnets.models import common
     from keras_lightnets.weights import WeightSource
 
-    rows = common.published_resolution(alpha, IMAGENET_ALPHAS, rows, cols, IMAGENET_SIZES, include_top, input_shape)
-    filename = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{'' if include_top else '_no_top'}.h5"
+    alpha = args.alpha
+    rows = common.published_resolution(alpha, IMAGENET_ALPHAS, args.rows, args.cols, IMAGENET_SIZES,
+                                       args.include_top, args.shape)
+    filename = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{'' if args.include_top else '_no_top'}.h5"
     return WeightSource(
         filename, WEIGHTS_URL + filename,
         lambda: keras.applications.MobileNetV2(
-            input_shape=input_shape, alpha=alpha, include_top=include_top, weights=None,
-            classes=classes, classifier_activation=classifier_activation,
+            input_shape=args.shape, alpha=alpha, include_top=args.include_top, weights=None,
+            classes=args.classes, classifier_activation=args.classifier_activation,
         ),
     )
+
+
+FAMILY = Family(
+    "MobileNetV2", __name__,
+    variants=alpha_resolution_variants("mobilenet_v2", IMAGENET_ALPHAS, IMAGENET_SIZES),
+    resolution=resolution_from_shape(DEFAULT_SIZE), conventions=lambda args: CONVENTIONS,
+    plan=lambda args, conventions: Plan(
+        conventions, args.table or STAGES, f"mobilenetv2_{args.alpha:0.2f}_{args.rows}", dropout=args.dropout,
+        width=args.alpha, activation=args.activation),
+    multipliers=("alpha",), imagenet=_imagenet_source, options=("alpha",),
+    published_macs={"mobilenet_v2_1.0_224": 300e6, "mobilenet_v2_1.4_224": 585e6, "mobilenet_v2": 300e6},  # arXiv 1801.04381
+).register()
 
 
 def MobileNetV2(
@@ -92,30 +106,4 @@ def MobileNetV2(
     Returns:
         ``keras.Model``.
     """
-    import keras
-
-    from keras_lightnets.models import builder, common
-    from keras_lightnets.models.inputs import spatial_size
-
-    validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
-    validation.check_rate("dropout", dropout)
-    table = STAGES if stages is None else parse_stages(stages)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, CONVENTIONS)
-    rows, cols = spatial_size(shape, keras.config.image_data_format())
-    source = None
-    if weights == "imagenet":
-        common.check_published_table(stages)
-        source = _imagenet_source(alpha, include_top, rows, cols, shape, classes, classifier_activation)
-    body = builder.body(CONVENTIONS, table, width=alpha, activation=activation)
-    return common.build(CONVENTIONS, args, shape, body, f"mobilenetv2_{alpha:0.2f}_{rows}", dropout=dropout, imagenet=source)
-
-
-registry.register_family(registry.alpha_resolution_entry(
-    "mobilenet_v2", f"{__name__}:MobileNetV2", IMAGENET_ALPHAS, IMAGENET_SIZES, DEFAULT_SIZE,
-    options=("alpha",), exports=("MobileNetV2",),
-    published_macs={"mobilenet_v2_1.0_224": 300e6, "mobilenet_v2_1.4_224": 585e6, "mobilenet_v2": 300e6},  # arXiv 1801.04381
-))
+    return FAMILY.build(locals())

@@ -12,8 +12,9 @@ HARD_SWISH op.
 
 import dataclasses
 
-from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
+from keras_lightnets import validation
+from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
 # md5 of keras.applications' published files, (with classifier, without), as keras.applications checks them.
@@ -92,62 +93,68 @@ def minimalistic_table(stages):
     )
 
 
-def _imagenet_source(model_type, alpha, minimalistic, include_top, rows, cols, input_shape, classes, classifier_activation):
-    import warnings
+def _imagenet_source(model_type):
+    def source(args):
+        import warnings
 
-    import keras
+        import keras
 
-    from keras_lightnets.weights import WeightSource
+        from keras_lightnets.weights import WeightSource
 
-    if minimalistic and alpha != 1.0:
-        validation.fail("alpha", alpha, '1.0 when minimalistic=True and weights="imagenet"')
-    if alpha not in IMAGENET_ALPHAS:
-        validation.fail("alpha", alpha, f'one of {IMAGENET_ALPHAS} when weights="imagenet"')
-    if rows != cols or rows != IMAGENET_SIZE:
-        warnings.warn(
-            f"input_shape={input_shape}: MobileNetV3 is published at {IMAGENET_SIZE}x{IMAGENET_SIZE} only; "
-            "loading that file, as keras.applications does.", stacklevel=4,
+        alpha, minimalistic, include_top = args.alpha, args.minimalistic, args.include_top
+        if minimalistic and alpha != 1.0:
+            validation.fail("alpha", alpha, '1.0 when minimalistic=True and weights="imagenet"')
+        if alpha not in IMAGENET_ALPHAS:
+            validation.fail("alpha", alpha, f'one of {IMAGENET_ALPHAS} when weights="imagenet"')
+        if args.rows != args.cols or args.rows != IMAGENET_SIZE:
+            warnings.warn(
+                f"input_shape={args.shape}: MobileNetV3 is published at {IMAGENET_SIZE}x{IMAGENET_SIZE} only; "
+                "loading that file, as keras.applications does.", stacklevel=5,  # the public builder's caller
+            )
+        model_name = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
+        filename = f"weights_mobilenet_v3_{model_name}{'.h5' if include_top else '_no_top_v2.h5'}"
+        twin = keras.applications.MobileNetV3Small if model_type == "small" else keras.applications.MobileNetV3Large
+        return WeightSource(
+            filename, WEIGHTS_URL + filename,
+            lambda: twin(input_shape=args.shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
+                         weights=None, classes=args.classes, classifier_activation=args.classifier_activation),
+            file_hash=WEIGHTS_HASHES[model_name][0 if include_top else 1],
         )
-    model_name = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
-    filename = f"weights_mobilenet_v3_{model_name}{'.h5' if include_top else '_no_top_v2.h5'}"
-    twin = keras.applications.MobileNetV3Small if model_type == "small" else keras.applications.MobileNetV3Large
-    return WeightSource(
-        filename, WEIGHTS_URL + filename,
-        lambda: twin(input_shape=input_shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
-                     weights=None, classes=classes, classifier_activation=classifier_activation),
-        file_hash=WEIGHTS_HASHES[model_name][0 if include_top else 1],
-    )
+
+    return source
 
 
-def _mobilenet_v3(model_type, table, input_shape, alpha, minimalistic, include_top, weights, input_tensor, classes,
-                  pooling, dropout_rate, classifier_activation, include_preprocessing, name, stages):
-    import keras
+def _plan(model_type, table, default_name):
+    def plan(args, family):
+        rows = args.table or table
+        return Plan(family, minimalistic_table(rows) if args.minimalistic else rows, default_name,
+                    dropout=args.dropout_rate, width=args.alpha)
 
-    from keras_lightnets.models import builder, common
-    from keras_lightnets.models.inputs import spatial_size
+    return plan
 
-    validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
-    validation.check_choice("minimalistic", minimalistic, [True, False])
-    validation.check_rate("dropout_rate", dropout_rate)
-    table = table if stages is None else parse_stages(stages)
-    if minimalistic:
-        table = minimalistic_table(table)
-    family = conventions(model_type, minimalistic)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, family)
-    rows, cols = spatial_size(shape, keras.config.image_data_format())
-    source = None
-    if weights == "imagenet":
-        common.check_published_table(stages)
-        source = _imagenet_source(model_type, alpha, minimalistic, include_top, rows, cols, shape, classes,
-                                  classifier_activation)
-    body = builder.body(family, table, width=alpha)
-    hidden = (builder.conv_layer_filters(None, None, family.classifier_hidden, alpha, family), family.activation)
-    default_name = "MobileNetV3Small" if model_type == "small" else "MobileNetV3Large"
-    return common.build(family, args, shape, body, default_name, dropout=dropout_rate, imagenet=source, hidden=hidden)
+
+# keras.applications' table (from the TF reference implementation's README), at 224.
+PUBLISHED_MACS = {
+    "mobilenet_v3_large": 217e6, "mobilenet_v3_large_0.75": 155e6, "mobilenet_v3_large_minimalistic": 209e6,
+    "mobilenet_v3_small": 66e6, "mobilenet_v3_small_0.75": 44e6, "mobilenet_v3_small_minimalistic": 65e6,
+}
+
+
+def _family(model_type, builder_name, table):
+    prefix = f"mobilenet_v3_{model_type}"
+    variants = {prefix: {}, f"{prefix}_0.75": {"alpha": 0.75}, f"{prefix}_minimalistic": {"minimalistic": True}}
+    return Family(
+        builder_name, __name__, variants=variants, resolution=lambda fixed: IMAGENET_SIZE,
+        conventions=lambda args: conventions(model_type, args.minimalistic),
+        plan=_plan(model_type, table, builder_name),
+        check=lambda args: validation.check_choice("minimalistic", args.minimalistic, [True, False]),
+        rates=("dropout_rate",), multipliers=("alpha",), imagenet=_imagenet_source(model_type), options=("alpha",),
+        published_macs={name: PUBLISHED_MACS[name] for name in variants},
+    ).register()
+
+
+SMALL_FAMILY = _family("small", "MobileNetV3Small", SMALL)
+LARGE_FAMILY = _family("large", "MobileNetV3Large", LARGE)
 
 
 _DOC = """MobileNetV3{kind}, a drop-in for ``keras.applications.MobileNetV3{kind}``.
@@ -184,37 +191,15 @@ _DOC = """MobileNetV3{kind}, a drop-in for ``keras.applications.MobileNetV3{kind
 def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
                      input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
                      classifier_activation="softmax", include_preprocessing=True, name=None, stages=None):
-    return _mobilenet_v3("small", SMALL, input_shape, alpha, minimalistic, include_top, weights, input_tensor,
-                         classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name, stages)
+    return SMALL_FAMILY.build(locals())
 
 
 def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
                      input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
                      classifier_activation="softmax", include_preprocessing=True, name=None, stages=None):
-    return _mobilenet_v3("large", LARGE, input_shape, alpha, minimalistic, include_top, weights, input_tensor,
-                         classes, pooling, dropout_rate, classifier_activation, include_preprocessing, name, stages)
+    return LARGE_FAMILY.build(locals())
 
 
 MobileNetV3Small.__doc__ = _DOC.format(kind="Small")
 MobileNetV3Large.__doc__ = _DOC.format(kind="Large")
 
-
-# keras.applications' table (from the TF reference implementation's README), at 224.
-PUBLISHED_MACS = {
-    "mobilenet_v3_large": 217e6, "mobilenet_v3_large_0.75": 155e6, "mobilenet_v3_large_minimalistic": 209e6,
-    "mobilenet_v3_small": 66e6, "mobilenet_v3_small_0.75": 44e6, "mobilenet_v3_small_minimalistic": 65e6,
-}
-
-
-def _entry(model_type, builder_name):
-    prefix = f"mobilenet_v3_{model_type}"
-    variants = {prefix: {}, f"{prefix}_0.75": {"alpha": 0.75}, f"{prefix}_minimalistic": {"minimalistic": True}}
-    return registry.FamilyEntry(
-        f"{__name__}:{builder_name}", tuple(variants), lambda name: dict(variants[name]),
-        lambda name: IMAGENET_SIZE, options=("alpha",), exports=(builder_name,),
-        published_macs={name: PUBLISHED_MACS[name] for name in variants},
-    )
-
-
-registry.register_family(_entry("small", "MobileNetV3Small"))
-registry.register_family(_entry("large", "MobileNetV3Large"))

@@ -15,9 +15,10 @@ No ImageNet file is published for offline use.
 
 import dataclasses
 
-from keras_lightnets import registry, validation
+from keras_lightnets import validation
 from keras_lightnets.models.families.efficientnet import CONV_INITIALIZER, DENSE_INITIALIZER
-from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, parse_stages, prefixed
+from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 
 def _cn(filters, kernel, stride=1):
@@ -126,6 +127,32 @@ CONVENTIONS = Conventions(
 VARIANTS = tuple(GROUPS)
 
 
+def _plan(args, conventions):
+    if args.table is None:
+        table, groups = STAGES[args.variant], GROUPS[args.variant]
+    else:
+        table, groups = args.table, tuple((row,) for row in args.table)
+    stem = dataclasses.replace(CONVENTIONS.stem[0], filters=STEM[args.variant])
+    conventions = dataclasses.replace(CONVENTIONS, names=block_names(groups), stem=(stem,),
+                                      default_size=DEFAULT_SIZES[args.variant])
+    return Plan(conventions, table, f"mobilenet_v4_conv_{args.variant}", dropout=args.dropout, width=args.alpha,
+                drop_connect_rate=args.drop_connect_rate, activation=args.activation,
+                hidden_activation=args.activation)
+
+
+FAMILY = Family(
+    "MobileNetV4", __name__,
+    variants={f"mobilenet_v4_conv_{variant}": {"variant": variant} for variant in VARIANTS},
+    resolution=lambda fixed: DEFAULT_SIZES[fixed["variant"]],
+    conventions=lambda args: dataclasses.replace(CONVENTIONS, default_size=DEFAULT_SIZES[args.variant]),
+    plan=_plan, check=lambda args: validation.check_choice("variant", args.variant, list(VARIANTS)),
+    rates=("dropout", "drop_connect_rate"), multipliers=("alpha",),
+    no_imagenet='None or a weights file: no MobileNetV4 ImageNet file is available offline '
+                '(convert a timm state dict with keras_lightnets.models.timm_weights.load_timm_state_dict)',
+    options=("alpha", "drop_connect_rate"),
+).register()
+
+
 def MobileNetV4(
     variant="small",
     input_shape=None,
@@ -175,39 +202,4 @@ def MobileNetV4(
     Returns:
         ``keras.Model``.
     """
-    from keras_lightnets.models import builder, common
-
-    validation.check_choice("variant", variant, list(VARIANTS))
-    validation.check_number("alpha", alpha, minimum=0.0, exclusive_minimum=True)
-    validation.check_rate("dropout", dropout)
-    validation.check_rate("drop_connect_rate", drop_connect_rate)
-    if weights == "imagenet":
-        validation.fail("weights", weights, 'None or a weights file: no MobileNetV4 ImageNet file is available offline '
-                        '(convert a timm state dict with keras_lightnets.models.timm_weights.load_timm_state_dict)')
-    if stages is None:
-        table, groups = STAGES[variant], GROUPS[variant]
-    else:
-        table = parse_stages(stages)
-        groups = tuple((row,) for row in table)
-    stem = dataclasses.replace(CONVENTIONS.stem[0], filters=STEM[variant])
-    conventions = dataclasses.replace(
-        CONVENTIONS, names=block_names(groups), stem=(stem,), default_size=DEFAULT_SIZES[variant],
-    )
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, conventions)
-    body = builder.body(conventions, table, width=alpha, drop_connect_rate=drop_connect_rate, activation=activation)
-    hidden = (builder.conv_layer_filters(None, None, conventions.classifier_hidden, alpha, conventions), activation)
-    return common.build(conventions, args, shape, body, f"mobilenet_v4_conv_{variant}", dropout=dropout, hidden=hidden)
-
-
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:MobileNetV4",
-    tuple(f"mobilenet_v4_conv_{variant}" for variant in VARIANTS),
-    lambda name: {"variant": name[len("mobilenet_v4_conv_"):]},
-    lambda name: DEFAULT_SIZES[name[len("mobilenet_v4_conv_"):]],
-    options=("alpha", "drop_connect_rate"),
-    exports=("MobileNetV4",),
-))
+    return FAMILY.build(locals())

@@ -6,8 +6,8 @@ keras.applications uses ``SeparableConv2D``; we emit the same computation as
 profiler. Parameter counts and outputs are identical.
 """
 
-from keras_lightnets import registry, validation
-from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage, parse_stages, prefixed
+from keras_lightnets.models.family import Family, Plan, check_convolutions
+from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage, prefixed
 
 # md5 of keras.applications' published files (include_top -> hash), as keras.applications checks them.
 WEIGHTS_HASHES = {True: "0a58e3b7378bc2990ea3b43d5981f1f6", False: "b0042744bf5b25fce3cb969f33bebb97"}
@@ -52,6 +52,31 @@ CONVENTIONS = Conventions(
 )
 
 
+
+def _imagenet_source(args):
+    import keras
+
+    from keras_lightnets.weights import WeightSource
+
+    filename = f"xception_weights_tf_dim_ordering_tf_kernels{'' if args.include_top else '_notop'}.h5"
+    return WeightSource(
+        filename, WEIGHTS_URL + filename,
+        lambda: keras.applications.Xception(include_top=args.include_top, weights=None, input_shape=args.shape,
+                                            classes=args.classes, classifier_activation=args.classifier_activation),
+        file_hash=WEIGHTS_HASHES[args.include_top],
+    )
+
+
+FAMILY = Family(
+    "Xception", __name__, variants={"xception": {}}, resolution=lambda fixed: DEFAULT_SIZE,
+    conventions=lambda args: CONVENTIONS,
+    plan=lambda args, conventions: Plan(conventions, args.table or STAGES, "xception", dropout=args.dropout,
+                                        convolutions=args.convolutions),
+    check=lambda args: check_convolutions(args.convolutions, args.weights),
+    imagenet=_imagenet_source, options=("convolutions",),
+).register()
+
+
 def Xception(
     include_top=True,
     weights=None,
@@ -91,36 +116,4 @@ def Xception(
     Returns:
         ``keras.Model``.
     """
-    import keras
-
-    from keras_lightnets.models import builder, common
-    from keras_lightnets.weights import WeightSource
-
-    validation.check_rate("dropout", dropout)
-    common.check_convolutions(convolutions, weights)
-    table = STAGES if stages is None else parse_stages(stages)
-    args = common.CommonArgs(
-        include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name,
-        include_preprocessing,
-    )
-    shape = common.validate_common(args, CONVENTIONS)
-    source = None
-    if weights == "imagenet":
-        common.check_published_table(stages)
-        filename = f"xception_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-        source = WeightSource(
-            filename, WEIGHTS_URL + filename,
-            lambda: keras.applications.Xception(
-                include_top=include_top, weights=None, input_shape=shape, classes=classes,
-                classifier_activation=classifier_activation,
-            ),
-            file_hash=WEIGHTS_HASHES[include_top],
-        )
-    body = builder.body(CONVENTIONS, table)
-    return common.build(CONVENTIONS, args, shape, body, "xception", dropout=dropout, imagenet=source, convolutions=convolutions)
-
-
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:Xception", ("xception",), lambda name: {}, lambda name: DEFAULT_SIZE,
-    options=("convolutions",), exports=("Xception",),
-))
+    return FAMILY.build(locals())
