@@ -76,6 +76,21 @@ def check_choice(argument, value, choices):
     return value
 
 
+def lookup(argument, value, table):
+    """``table[value]`` for a string-keyed choice; a value not in ``table`` is refused with the allowed keys.
+
+    Args:
+        argument: Argument name used in the error message.
+        value: The key.
+        table: Mapping of the allowed keys.
+
+    Returns:
+        ``table[value]``.
+    """
+    check_choice(argument, value, table)
+    return table[value]
+
+
 def check_head(include_top, pooling, classes):
     """Validates the arguments that shape a model's head.
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import keras
 
+from keras_lightnets import validation
+
 CHANNELS_LAST = "channels_last"
 
 
@@ -119,13 +121,17 @@ class BuildContext:
             ((top, bottom), (left, right)).
         """
         half = kernel_size // 2
-        if style == "symmetric":
-            return ((half, half), (half, half))
-        if style == "bottom_right":
-            return ((half - 1, half), (half - 1, half))
-        rows, cols = spatial
-        adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
-        return ((half - adjust[0], half), (half - adjust[1], half))
+
+        def correct():
+            rows, cols = spatial
+            adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
+            return ((half - adjust[0], half), (half - adjust[1], half))
+
+        return validation.lookup("downsample", style, {
+            "symmetric": lambda: ((half, half), (half, half)),
+            "bottom_right": lambda: ((half - 1, half), (half - 1, half)),
+            "correct": correct,
+        })()
 
     def strided_padding(self, spatial, kernel_size, strides, style, name):
         """The explicit padding layer (or None) and the ``padding`` of a convolution with ``strides``.
@@ -146,5 +152,6 @@ class BuildContext:
 
     def global_pool(self, kind, name=None, keepdims=False):
         """Global average ("avg") or max ("max") pooling."""
-        cls = self.layers.GlobalAveragePooling2D if kind == "avg" else self.layers.GlobalMaxPooling2D
+        cls = validation.lookup("pooling", kind, {"avg": self.layers.GlobalAveragePooling2D,
+                                                  "max": self.layers.GlobalMaxPooling2D})
         return cls(data_format=self.data_format, keepdims=keepdims, name=name)

@@ -30,16 +30,16 @@ def expanded_channels(in_channels, expand_ratio, rounding="exact"):
     Returns:
         int.
     """
-    if rounding == "divisible":
-        return make_divisible(in_channels * expand_ratio, 8)
-    return int(in_channels * expand_ratio)
+    rule = validation.lookup("expansion_rounding", rounding, {
+        "exact": lambda channels: int(channels), "divisible": lambda channels: make_divisible(channels, 8)})
+    return rule(in_channels * expand_ratio)
 
 
 def reduced_channels(channels, se_ratio, rounding="int"):
     """Bottleneck width of a squeeze-excite unit: ``max(1, int(c * r))`` or ``make_divisible(c * r, 8)``."""
-    if rounding == "divisible":
-        return make_divisible(channels * se_ratio, 8)
-    return max(1, int(channels * se_ratio))
+    rule = validation.lookup("se_rounding", rounding, {
+        "int": lambda width: max(1, int(width)), "divisible": lambda width: make_divisible(width, 8)})
+    return rule(channels * se_ratio)
 
 
 def make_inverted_residual_layers(
@@ -105,7 +105,7 @@ def make_inverted_residual_layers(
     made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])
     made["depthwise_act"] = ctx.activation(activation, names["depthwise_act"])
     if 0 < se_ratio <= 1:
-        base = in_channels if se_base == "input" else expanded
+        base = validation.lookup("se_base", se_base, {"input": in_channels, "expanded": expanded})
         made.update(make_squeeze_excite_layers(
             ctx, expanded, reduced_channels(base, se_ratio, se_rounding), names,
             activation=se_activation or activation, gate=se_gate,

@@ -95,7 +95,7 @@ def make_universal_inverted_residual_layers(
         made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])
         made["depthwise_act"] = ctx.activation(activation, names["depthwise_act"])
     if 0 < se_ratio <= 1:
-        base = in_channels if se_base == "input" else expanded
+        base = validation.lookup("se_base", se_base, {"input": in_channels, "expanded": expanded})
         made.update(make_squeeze_excite_layers(
             ctx, expanded, reduced_channels(base, se_ratio, se_rounding), names,
             activation=se_activation or activation, gate=se_gate,

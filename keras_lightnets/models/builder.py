@@ -8,6 +8,7 @@ function in ``BLOCKS``, built from the same layer recipes as the exported
 layers (``SeparableConv``, ``InvertedResidual``, ``FusedInvertedResidual``).
 """
 
+from keras_lightnets import validation
 from keras_lightnets.layers.fused_inverted_residual import fused_inverted_residual_block
 from keras_lightnets.layers.inverted_residual import inverted_residual_block
 from keras_lightnets.layers.separable import separable_block
@@ -114,19 +115,22 @@ BLOCKS = {
 def conv_layer_filters(ctx, x, layer, width, conventions):
     """Channels of a stem/head :class:`~keras_lightnets.models.spec.ConvLayer` at ``width``."""
     rounding = layer.rounding or conventions.rounding
-    if layer.width == "fixed" or (layer.width == "above_one" and width <= 1.0):
-        return int(layer.filters)
-    if layer.width == "times_input":
-        return round_filters(ctx.channels(x) * layer.filters, 1.0, rounding)
-    return round_filters(layer.filters, width, rounding)
+    rule = validation.lookup("ConvLayer.width", layer.width, {
+        "scaled": lambda: round_filters(layer.filters, width, rounding),
+        "fixed": lambda: int(layer.filters),
+        "above_one": lambda: round_filters(layer.filters, width, rounding) if width > 1.0 else int(layer.filters),
+        "times_input": lambda: round_filters(ctx.channels(x) * layer.filters, 1.0, rounding),
+    })
+    return rule()
 
 
 def _conv_layer(ctx, x, layer, width, conventions, activation):
     filters = conv_layer_filters(ctx, x, layer, width, conventions)
-    padding = layer.padding
-    if padding in ("correct", "symmetric"):
-        x = ctx.zero_pad(ctx.downsample_padding(ctx.spatial(x), layer.kernel, padding), layer.pad_name)(x)
-        padding = "valid"
+    explicit = validation.lookup("ConvLayer.padding", layer.padding,
+                                 {"same": False, "valid": False, "correct": True, "symmetric": True})
+    padding = "valid" if explicit else layer.padding
+    if explicit:
+        x = ctx.zero_pad(ctx.downsample_padding(ctx.spatial(x), layer.kernel, layer.padding), layer.pad_name)(x)
     conv_name, bn_name, act_name = layer.names
     x = ctx.conv(filters, layer.kernel, conv_name, strides=layer.stride, padding=padding)(x)
     x = ctx.batch_norm(bn_name)(x)
@@ -156,7 +160,8 @@ def body(conventions, stages, width=1.0, depth=1.0, drop_connect_rate=0.0, activ
     """
     default_activation = activation or conventions.activation
     repeats = stage_repeats(stages, depth)
-    counted = repeats if conventions.drop_connect_total == "scaled" else [stage.repeats for stage in stages]
+    counted = validation.lookup("Conventions.drop_connect_total", conventions.drop_connect_total,
+                                {"scaled": repeats, "table": [stage.repeats for stage in stages]})
     total = float(sum(counted))
 
     def build(ctx, x):

@@ -62,20 +62,37 @@ def validate_common(args, family):
     )
 
 
-def _preprocess(ctx, x, mode):
-    if mode == "symmetric":
-        return ctx.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(x)
-    if mode == "symmetric_128":
-        return ctx.layers.Rescaling(1.0 / 128.0, offset=-1.0, name="rescaling")(x)
-    if mode == "lite":  # (x - 127) / 128, EfficientNet-Lite's
-        return ctx.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x)
+def _rescale(scale, offset=0.0):
+    return lambda ctx, x: ctx.layers.Rescaling(scale, offset=offset, name="rescaling")(x)
+
+
+def _imagenet(ctx, x):
+    """/255 then ImageNet mean/std held as weights (set after the build: :func:`set_imagenet_statistics`)."""
     x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
-    if mode == "imagenet_constant":  # statistics as constants, not weights (EfficientNetV2's parameter count)
-        if ctx.channels(x) != len(IMAGENET_MEAN):  # ImageNet's statistics are RGB's: other inputs stay in [0, 1]
-            return x
-        variance = [std**2 for std in IMAGENET_STD]
-        return ctx.layers.Normalization(axis=ctx.channel_axis, mean=list(IMAGENET_MEAN), variance=variance, name="normalization")(x)
     return ctx.layers.Normalization(axis=ctx.channel_axis, name="normalization")(x)
+
+
+def _imagenet_constant(ctx, x):
+    """/255 then ImageNet mean/std as constants, not weights (EfficientNetV2's parameter count)."""
+    x = ctx.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    if ctx.channels(x) != len(IMAGENET_MEAN):  # ImageNet's statistics are RGB's: other inputs stay in [0, 1]
+        return x
+    variance = [std**2 for std in IMAGENET_STD]
+    return ctx.layers.Normalization(axis=ctx.channel_axis, mean=list(IMAGENET_MEAN), variance=variance, name="normalization")(x)
+
+
+# Conventions.preprocessing -> the layers that map [0, 255] pixels to what the network was trained on.
+PREPROCESSING = {
+    "symmetric": _rescale(1.0 / 127.5, -1.0),
+    "symmetric_128": _rescale(1.0 / 128.0, -1.0),
+    "lite": _rescale(1.0 / 128.0, -127.0 / 128.0),  # (x - 127) / 128, EfficientNet-Lite's
+    "imagenet": _imagenet,
+    "imagenet_constant": _imagenet_constant,
+}
+
+
+def _preprocess(ctx, x, mode):
+    return validation.lookup("Conventions.preprocessing", mode, PREPROCESSING)(ctx, x)
 
 
 def set_imagenet_statistics(model, ctx):
@@ -102,44 +119,70 @@ def _head_dtype():
     return "float32" if policy.compute_dtype != policy.variable_dtype else None
 
 
-def _head(ctx, x, family, args, dropout, hidden):
-    if not args.include_top:
-        if args.pooling is not None:
-            x = ctx.global_pool(args.pooling, name=f"{args.pooling}_pool")(x)
-        return x
-    if family.classifier == "conv":
-        x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+def _conv_classifier(ctx, x, family, args, dropout, hidden):
+    """MobileNetV1: GAP -> Dropout -> 1x1 conv -> Reshape."""
+    x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+    x = ctx.layers.Dropout(dropout, name="dropout")(x)
+    x = ctx.conv(args.classes, 1, "conv_preds", use_bias=True)(x)
+    x = ctx.layers.Reshape((args.classes,), name="reshape_2")(x)
+    return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
+
+
+def _conv_mlp_classifier(ctx, x, family, args, dropout, hidden):
+    """MobileNetV3: GAP -> 1x1 conv + act -> Dropout -> 1x1 conv -> Flatten."""
+    filters, activation = hidden
+    name = family.classifier_hidden.names[0]
+    x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+    x = ctx.conv(filters, 1, name, use_bias=True)(x)
+    x = ctx.activation(activation, f"{name}_activation")(x)
+    if dropout > 0:
         x = ctx.layers.Dropout(dropout, name="dropout")(x)
-        x = ctx.conv(args.classes, 1, "conv_preds", use_bias=True)(x)
-        x = ctx.layers.Reshape((args.classes,), name="reshape_2")(x)
-        return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
-    if family.classifier == "conv_mlp":
-        filters, activation = hidden
-        name = family.classifier_hidden.names[0]
-        x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
-        x = ctx.conv(filters, 1, name, use_bias=True)(x)
-        x = ctx.activation(activation, f"{name}_activation")(x)
-        if dropout > 0:
-            x = ctx.layers.Dropout(dropout, name="dropout")(x)
-        x = ctx.conv(args.classes, 1, "logits", use_bias=True)(x)
-        x = ctx.layers.Flatten(name="flatten")(x)
-        return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
-    if family.classifier == "conv_bn_dense":
-        filters, activation = hidden
-        conv_name, bn_name, act_name = family.classifier_hidden.names
-        x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
-        x = ctx.conv(filters, 1, conv_name)(x)
-        x = ctx.batch_norm(bn_name)(x)
-        x = ctx.activation(activation, act_name)(x)
-        x = ctx.layers.Flatten(name="flatten")(x)
-    else:
-        x = ctx.global_pool("avg", name="avg_pool")(x)
+    x = ctx.conv(args.classes, 1, "logits", use_bias=True)(x)
+    x = ctx.layers.Flatten(name="flatten")(x)
+    return ctx.layers.Activation(args.classifier_activation, name="predictions", dtype=_head_dtype())(x)
+
+
+def _dense(ctx, x, args, dropout):
     if dropout > 0:
         x = ctx.layers.Dropout(dropout, name="top_dropout")(x)
     return ctx.layers.Dense(
         args.classes, activation=args.classifier_activation,
         kernel_initializer=ctx.dense_initializer, name="predictions", dtype=_head_dtype(),
     )(x)
+
+
+def _dense_classifier(ctx, x, family, args, dropout, hidden):
+    """GAP -> [Dropout] -> Dense (keras.applications' EfficientNet, MobileNetV2, Xception)."""
+    return _dense(ctx, ctx.global_pool("avg", name="avg_pool")(x), args, dropout)
+
+
+def _conv_bn_dense_classifier(ctx, x, family, args, dropout, hidden):
+    """MobileNetV4: GAP -> 1x1 conv -> BN -> act -> Flatten -> [Dropout] -> Dense."""
+    filters, activation = hidden
+    conv_name, bn_name, act_name = family.classifier_hidden.names
+    x = ctx.global_pool("avg", name="avg_pool", keepdims=True)(x)
+    x = ctx.conv(filters, 1, conv_name)(x)
+    x = ctx.batch_norm(bn_name)(x)
+    x = ctx.activation(activation, act_name)(x)
+    return _dense(ctx, ctx.layers.Flatten(name="flatten")(x), args, dropout)
+
+
+# Conventions.classifier -> the layers after the last stage (with include_top).
+CLASSIFIERS = {
+    "dense": _dense_classifier,
+    "conv": _conv_classifier,
+    "conv_mlp": _conv_mlp_classifier,
+    "conv_bn_dense": _conv_bn_dense_classifier,
+}
+
+
+def _head(ctx, x, family, args, dropout, hidden):
+    if not args.include_top:
+        if args.pooling is not None:
+            x = ctx.global_pool(args.pooling, name=f"{args.pooling}_pool")(x)
+        return x
+    classifier = validation.lookup("Conventions.classifier", family.classifier, CLASSIFIERS)
+    return classifier(ctx, x, family, args, dropout, hidden)
 
 
 def build(family, args, input_shape, body: Callable, default_name, dropout=0.0, imagenet=None, convolutions="separable",

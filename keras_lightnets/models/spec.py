@@ -48,6 +48,26 @@ DOWNSAMPLE_PADDINGS = ("correct", "bottom_right", "same", "symmetric")
 HEAD_WIDTHS = ("scaled", "fixed", "above_one", "times_input")
 CLASSIFIERS = ("dense", "conv", "conv_mlp", "conv_bn_dense")
 PREPROCESSINGS = ("symmetric", "symmetric_128", "lite", "imagenet", "imagenet_constant")
+# Padding of a stem/head convolution: Keras' own, or an explicit ZeroPadding2D ("correct", "symmetric").
+CONV_PADDINGS = ("same", "valid", "correct", "symmetric")
+# Expanded width of an inverted residual: int(in * e), or make_divisible(in * e).
+EXPANSION_ROUNDINGS = ("exact", "divisible")
+# Squeeze-excite width: max(1, int(c * r)), or make_divisible(c * r).
+SE_ROUNDINGS = ("int", "divisible")
+SE_GATES = ("sigmoid", "hard_sigmoid")
+# Stochastic depth grows over the depth-scaled block count, or the table's.
+DROP_CONNECT_TOTALS = ("scaled", "table")
+
+
+def _choice(owner, field, value, allowed):
+    """Refuses a value of ``owner.field`` outside ``allowed`` (a LightnetsError naming the allowed set)."""
+    if isinstance(value, bool) or value not in allowed:
+        validation.fail(f"{owner}.{field}", value, f"one of {allowed}")
+
+
+def _positive_int(owner, field, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        validation.fail(f"{owner}.{field}", value, "an int >= 1")
 
 # keras.applications blocks_args keys -> Stage fields.
 _BLOCKS_ARGS_KEYS = {
@@ -96,6 +116,12 @@ class Stage:
     preactivate: bool = True
     scale_repeats: bool = True
     start_kernel: int = 0
+
+    def __post_init__(self):
+        # The kind and activation are refused here; numbers are checked by parse_stages, which names the row.
+        _choice("Stage", "block", self.block, BLOCK_KINDS)
+        if self.activation is not None and not isinstance(self.activation, str):
+            validation.fail("Stage.activation", self.activation, "None or an activation name")
 
 
 FIELDS = tuple(field.name for field in dataclasses.fields(Stage))
@@ -161,6 +187,8 @@ def _from_dict(row, argument, index):
         else:
             _row_fail(argument, index, key, value, f"a known field ({', '.join(FIELDS)}, or keras.applications' blocks_args keys)")
     fields.setdefault("block", "inverted_residual")
+    if fields["block"] not in BLOCK_KINDS:
+        _row_fail(argument, index, "block", fields["block"], f"one of {BLOCK_KINDS}")
     if "filters" not in fields:
         _row_fail(argument, index, "filters", None, "an int >= 1 (the stage's output channels)")
     return Stage(**fields)
@@ -210,13 +238,17 @@ def round_filters(filters, width, rounding, divisor=8):
     Returns:
         int.
     """
-    if rounding == "fixed":
-        return int(filters)
-    if rounding == "int":
-        return int(filters * width)
-    if rounding == "int_divisible":
-        return make_divisible(int(filters * width), divisor)
-    return make_divisible(filters * width, divisor, floor=rounding == "divisible")
+    _choice("round_filters", "rounding", rounding, ROUNDINGS)
+    return _ROUNDING_RULES[rounding](filters, width, divisor)
+
+
+_ROUNDING_RULES = {
+    "fixed": lambda filters, width, divisor: int(filters),
+    "int": lambda filters, width, divisor: int(filters * width),
+    "int_divisible": lambda filters, width, divisor: make_divisible(int(filters * width), divisor),
+    "divisible": lambda filters, width, divisor: make_divisible(filters * width, divisor),
+    "divisible_no_floor": lambda filters, width, divisor: make_divisible(filters * width, divisor, floor=False),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +279,22 @@ class ConvLayer:
     width: str = "scaled"
     rounding: Optional[str] = None
     pad_name: Optional[str] = None
+
+    def __post_init__(self):
+        owner = "ConvLayer"
+        _positive_int(owner, "filters", self.filters)
+        if not isinstance(self.names, tuple) or len(self.names) != 3 or not all(isinstance(n, str) for n in self.names):
+            validation.fail(f"{owner}.names", self.names, "a (convolution, batch norm, activation) tuple of 3 names")
+        _positive_int(owner, "kernel", self.kernel)
+        if self.kernel % 2 == 0:
+            validation.fail(f"{owner}.kernel", self.kernel, "an odd int >= 1")
+        _choice(owner, "stride", self.stride, (1, 2))
+        _choice(owner, "padding", self.padding, CONV_PADDINGS)
+        _choice(owner, "width", self.width, HEAD_WIDTHS)
+        if self.rounding is not None:
+            _choice(owner, "rounding", self.rounding, ROUNDINGS)
+        if self.padding in ("correct", "symmetric") and not isinstance(self.pad_name, str):
+            validation.fail(f"{owner}.pad_name", self.pad_name, f"the padding layer's name (padding={self.padding!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,6 +359,44 @@ class Conventions:
     se_gate: str = "sigmoid"
     depthwise_bn: bool = True
     drop_connect_total: str = "scaled"
+
+    def __post_init__(self):
+        owner = "Conventions"
+        if not callable(self.names):
+            validation.fail(f"{owner}.names", self.names, "a function (stages, stage_index, repeat, block_index) -> {role: name}")
+        for field in ("stem", "head"):
+            layers = getattr(self, field)
+            if not isinstance(layers, tuple) or not all(isinstance(layer, ConvLayer) for layer in layers):
+                validation.fail(f"{owner}.{field}", layers, "a tuple of ConvLayer")
+        if self.default_size is not None:
+            _positive_int(owner, "default_size", self.default_size)
+        _positive_int(owner, "min_size", self.min_size)
+        _choice(owner, "preprocessing", self.preprocessing, PREPROCESSINGS)
+        _choice(owner, "classifier", self.classifier, CLASSIFIERS)
+        needs_hidden = self.classifier in ("conv_mlp", "conv_bn_dense")
+        if needs_hidden != isinstance(self.classifier_hidden, ConvLayer):
+            allowed = "a ConvLayer (the hidden 1x1 convolution)" if needs_hidden else "None"
+            validation.fail(f"{owner}.classifier_hidden", self.classifier_hidden, f"{allowed} with classifier={self.classifier!r}")
+        for field in ("activation", "se_activation"):
+            value = getattr(self, field)
+            if not isinstance(value, str) and not (field == "se_activation" and value is None):
+                validation.fail(f"{owner}.{field}", value, "an activation name" + (" or None" if field == "se_activation" else ""))
+        if isinstance(self.bn_epsilon, bool) or not isinstance(self.bn_epsilon, numbers.Real) or not self.bn_epsilon > 0:
+            validation.fail(f"{owner}.bn_epsilon", self.bn_epsilon, "a number > 0")
+        if isinstance(self.bn_momentum, bool) or not isinstance(self.bn_momentum, numbers.Real) or not 0 <= self.bn_momentum < 1:
+            validation.fail(f"{owner}.bn_momentum", self.bn_momentum, "a number in [0, 1)")
+        for field in ("conv_initializer", "dense_initializer"):  # a name, a config dict or an object: Keras resolves it
+            if getattr(self, field) is None:
+                validation.fail(f"{owner}.{field}", None, "a Keras initializer (name, config dict or object)")
+        _choice(owner, "rounding", self.rounding, ROUNDINGS)
+        _choice(owner, "downsample", self.downsample, DOWNSAMPLE_PADDINGS)
+        _choice(owner, "expansion_rounding", self.expansion_rounding, EXPANSION_ROUNDINGS)
+        _choice(owner, "se_base", self.se_base, SE_BASES)
+        _choice(owner, "se_rounding", self.se_rounding, SE_ROUNDINGS)
+        _choice(owner, "se_gate", self.se_gate, SE_GATES)
+        if not isinstance(self.depthwise_bn, bool):
+            validation.fail(f"{owner}.depthwise_bn", self.depthwise_bn, "True or False")
+        _choice(owner, "drop_connect_total", self.drop_connect_total, DROP_CONNECT_TOTALS)
 
 
 class RoleNames(dict):
