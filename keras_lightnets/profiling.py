@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 
 import keras
 
-from keras_lightnets import validation
+from keras_lightnets import keras_internals, validation
 from keras_lightnets.graph import square_input_shape, static_copy
 
 KINDS = ("standard_conv", "depthwise", "pointwise", "separable", "dense", "pooling", "elementwise", "other")
@@ -246,11 +246,7 @@ class _Pair:
 
 
 def _consumers(layer, members):
-    found = []
-    for node in layer._outbound_nodes:
-        if node.operation in members:
-            found.append(node.operation)
-    return found
+    return [operation for operation in keras_internals.outbound_operations(layer) if operation in members]
 
 
 def _find_pointwise(depthwise, members):

@@ -14,6 +14,7 @@ import inspect
 
 import numpy as np
 
+from keras_lightnets import keras_internals
 from keras_lightnets.compress import activations, backend
 from keras_lightnets.weights import set_layer_weights
 
@@ -66,7 +67,7 @@ def legacy():
 
 
 def _history_key(tensor):
-    layer, node_index, tensor_index = tensor._keras_history
+    layer, node_index, tensor_index = keras_internals.keras_history(tensor)
     return id(layer), node_index, tensor_index
 
 
@@ -175,8 +176,9 @@ class _Rebuild:
             model: Functional model of ``source``.
             tensors: dict history key -> target tensor; holds ``model``'s inputs on entry.
         """
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
+        nodes = keras_internals.nodes_by_depth(model)
+        for depth in sorted(nodes, reverse=True):
+            for node in nodes[depth]:
                 layer, args, kwargs = self.source.node_call(node)
                 if self.source.is_input(layer):
                     continue
@@ -262,7 +264,7 @@ def convert(model, source, target, rewrite=None):
     tensors = {}
     inputs = []
     for model_input in model.inputs:
-        layer = model_input._keras_history[0]
+        layer = keras_internals.keras_history(model_input)[0]
         new_input = target.module.Input(shape=tuple(model_input.shape[1:]), name=layer.name, dtype=model_input.dtype)
         tensors[_history_key(model_input)] = new_input
         inputs.append(new_input)

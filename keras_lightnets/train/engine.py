@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 
-from keras_lightnets import labels, validation
+from keras_lightnets import keras_internals, labels, validation
 from keras_lightnets.export.atomic import atomic_write_bytes
 
 SUMMARY = "summary.json"
@@ -170,8 +170,8 @@ def fit(config, overwrite=False, build=None):
     train = data_lib.make_batches(dataset.train, config.image_size, config.batch_size, dataset.num_classes, True, augmenter, config.seed)
     test = data_lib.make_batches(dataset.test, config.image_size, config.batch_size, dataset.num_classes, False)
     started = time.time()
-    with training_kernels(model):
-        with _fit_scope(model, strategy):
+    with training_kernels(model), _fit_workarounds(model, strategy):
+        with _fit_strategy_scope(strategy):
             model.fit(
                 train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
                 callbacks=_callbacks(config, run_dir, chief, write_dir),
@@ -300,33 +300,48 @@ def _with_rank1_logs(step):
     return step_with_rank1_logs
 
 
+def _multi_worker(strategy):
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 @contextlib.contextmanager
-def _fit_scope(model, strategy):
-    """Where ``Model.fit`` runs.
+def _fit_workarounds(model, strategy):
+    """What ``Model.fit`` and the evaluation after it need around the model; the model is given back as received.
 
     Keras 3.15's fit does not work with MultiWorkerMirroredStrategy (keras-team/keras#20585),
     for two reasons, each worked around here for that strategy only:
 
     1. Before training it reduces the first (images, labels) batch with ``strategy.reduce``
        to build the model symbolically; the multi-worker reduce rejects a tuple. The model
-       forgets the strategy it was built under and fit runs inside that strategy's scope:
-       Keras reads the same strategy from the scope and builds on the first traced step.
+       forgets the strategy it was built under and fit runs inside that strategy's scope
+       (:func:`_fit_strategy_scope`): Keras reads the same strategy from the scope and builds
+       on the first traced step; the evaluation after fit runs outside it, on this worker's data.
     2. It reduces every step's scalar logs with ``reduce("MEAN", axis=0)``, which fails on
        scalars; the steps return them as 1-element vectors, whose mean over workers is the
        global value.
 
-    Every other strategy runs fit unchanged.
+    Every other strategy runs unchanged. On leaving, the model has its own strategy
+    again and no step left in its instance dictionary.
     """
-    import tensorflow as tf
-
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    if not _multi_worker(strategy):
         yield
         return
-    model._distribute_strategy = None
-    for name in ("train_step", "test_step"):
-        setattr(model, name, _with_rank1_logs(getattr(model, name)))
-    with strategy.scope():
-        yield
+    steps = ("train_step", "test_step")
+    with keras_internals.forgotten_distribute_strategy(model):
+        for name in steps:
+            setattr(model, name, _with_rank1_logs(getattr(model, name)))
+        try:
+            yield
+        finally:
+            for name in steps:
+                delattr(model, name)
+
+
+def _fit_strategy_scope(strategy):
+    """The scope ``Model.fit`` runs in: the multi-worker strategy's (see :func:`_fit_workarounds`), else none."""
+    return strategy.scope() if _multi_worker(strategy) else contextlib.nullcontext()
 
 
 def _save_model(model, path):

@@ -4,7 +4,7 @@ import inspect
 
 import keras
 
-from keras_lightnets import registry, validation
+from keras_lightnets import keras_internals, registry, validation
 
 
 def find_layers(model, predicate):
@@ -17,8 +17,7 @@ def find_layers(model, predicate):
     Returns:
         List of layers, in the order Keras tracks them (graph order for functional models).
     """
-    # Keras tracks every sublayer, those of models and of composite layers alike.
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if predicate(layer)]
+    return [layer for layer in keras_internals.flatten_layers(model) if predicate(layer)]
 
 
 def is_batch_norm(layer):
