@@ -20,8 +20,16 @@ COMMANDS = (
     ("evaluate", "accuracy of a saved .keras classifier on a dataset's test split"),
     ("export", "SavedModel for TF Serving and TFLite files for LiteRT, each checked against Keras"),
 )
-DESCRIPTION = ("Lightweight convolutional networks (MobileNetV1/V2, EfficientNet, Xception): "
-               "build, profile, train, evaluate and export them.")
+
+
+def _description():
+    """The program's description, naming every registered family's builder (the registry imports no Keras)."""
+    from keras_lightnets import registry
+
+    builders = ", ".join(sorted(registry.exports()))
+    return f"Lightweight convolutional networks ({builders}): build, profile, train, evaluate and export them."
+
+
 EPILOG = "Run `lightnets COMMAND --help` for a command's arguments."
 
 
@@ -33,14 +41,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser():
-    parser = _Parser(prog="lightnets", description=DESCRIPTION, epilog=EPILOG)
+    parser = _Parser(prog="lightnets", description=_description(), epilog=EPILOG)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", parser_class=_Parser)
     commands.required = True
     helps = dict(COMMANDS)
     commands.add_parser("list", help=helps["list"], description=helps["list"])
+    _add_profile(commands, helps["profile"])
+    _add_export(commands, helps["export"])
+    _add_train(commands, helps["train"])
+    _add_evaluate(commands, helps["evaluate"])
+    return parser
+
+
+def _add_profile(commands, help_text):
     prof = commands.add_parser(
         "profile",
-        help=helps["profile"],
+        help=help_text,
         description="Build a model (random weights, nothing downloaded) and print its cost analysis.",
     )
     add_logs_flag(prof)
@@ -58,9 +74,12 @@ def _parser():
         help="with --layers: only the K layers with the most MACs (>= 1)",
     )
     prof.add_argument("--json", action="store_true", help="print the full result as JSON instead of tables")
+
+
+def _add_export(commands, help_text):
     exp = commands.add_parser(
         "export",
-        help=helps["export"],
+        help=help_text,
         description="Export a .keras model (or a registered architecture with random or given weights) as a "
         "versioned SavedModel (<base-dir>/<name>/<version>/) and TFLite files, and report size, parity with "
         "Keras and latency of each. Exits with status 1, naming the artifact, when one is outside its parity "
@@ -98,19 +117,26 @@ def _parser():
     exp.add_argument("--no-metadata", action="store_true",
                      help="write no MediaPipe Tasks metadata into classifier .tflite files (default: write it when "
                           "the mediapipe package is installed)")
+
+
+def _add_train(commands, help_text):
     from keras_lightnets.train.flags import add_config_flags
     from keras_lightnets.train.presets import PRESETS, preset
-    from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
 
     train = commands.add_parser(
-        "train", help=helps["train"],
+        "train", help=help_text,
         description="Train, evaluate and save a model in runs/<model>_<dataset>/ (or --output-dir). "
                     "Rerunning the same command resumes an interrupted run.",
     )
     add_logs_flag(train)
     train.add_argument("--preset", choices=sorted(PRESETS), default="digits", help="starting configuration (default: digits)")
     add_config_flags(train, preset("digits"))
-    evaluate = commands.add_parser("evaluate", help=helps["evaluate"], description=helps["evaluate"] + ".")
+
+
+def _add_evaluate(commands, help_text):
+    from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
+
+    evaluate = commands.add_parser("evaluate", help=help_text, description=help_text + ".")
     add_logs_flag(evaluate)
     evaluate.add_argument("model", help="a .keras file, e.g. runs/mobilenet_v1_digits/model.keras")
     evaluate.add_argument("--dataset", required=True, help="digits | fashion_mnist | folder:PATH | tfds name")
@@ -123,7 +149,6 @@ def _parser():
              "images keep their class (default: none)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
-    return parser
 
 
 def _train(args):

@@ -209,8 +209,39 @@ def fold_batch_norms(model, name=None):
     if isinstance(model, keras.Sequential) and model.built and model.inputs:
         model = keras.Model(model.inputs, model.outputs, name=model.name)  # its functional twin
     config = _functional_config(model)
-    entries = {entry["name"]: entry for entry in config["layers"]}
     live = {layer.name: layer for layer in model.layers}
+    plan = _plan_folds(config, live)
+    _rewire_config(config, plan)
+    config["name"] = name or model.name
+    folded = keras.Model.from_config(config)
+    for layer in folded.layers:
+        if layer.name in plan.producers:
+            layer.set_weights(_folded_weights(live[layer.name], plan.producers[layer.name]))
+        elif layer.weights:
+            set_layer_weights(layer, live[layer.name].get_weights())
+    return FoldResult(folded, plan.report)
+
+
+@dataclasses.dataclass
+class _FoldPlan:
+    """What :func:`fold_batch_norms` changes in a model's configuration.
+
+    Attributes:
+        redirect: Removed layer name -> the tensor reference that replaces its output.
+        producers: Producer name -> the BatchNormalization folded into it.
+        same_padding: Convolutions that take over the ZeroPadding2D before them.
+        report: The :class:`FoldReport`.
+    """
+
+    redirect: dict
+    producers: dict
+    same_padding: set
+    report: "FoldReport"
+
+
+def _plan_folds(config, live):
+    """Decides, layer by layer, what is removed (dropout), merged (padding) or folded (batch norms)."""
+    entries = {entry["name"]: entry for entry in config["layers"]}
     consumers = {name: [] for name in entries}
     for entry in config["layers"]:
         for node in entry["inbound_nodes"]:
@@ -221,30 +252,33 @@ def fold_batch_norms(model, name=None):
         refs = [ref for node in entry["inbound_nodes"] for ref in _tensor_refs(node)]
         return refs[0] if len(entry["inbound_nodes"]) == 1 and len(refs) == 1 else None
 
-    redirect = {}  # removed layer name -> the tensor reference that replaces its output
-    report = FoldReport([], [], [])
-    producers = {}  # producer name -> the BatchNormalization folded into it
-    same_padding = set()  # convolutions that take over the ZeroPadding2D before them
+    plan = _FoldPlan({}, {}, set(), FoldReport([], [], []))
     for entry in config["layers"]:
         layer = live[entry["name"]]
         ref = single_input(entry)
         if isinstance(layer, IDENTITY_AT_INFERENCE) and ref is not None:
-            redirect[layer.name] = ref
-            report.removed.append(layer.name)
+            plan.redirect[layer.name] = ref
+            plan.report.removed.append(layer.name)
         elif (isinstance(layer, keras.layers.ZeroPadding2D) and ref is not None and len(consumers[layer.name]) == 1
               and len(entries[consumers[layer.name][0]]["inbound_nodes"]) == 1
               and _pads_like_same(layer, live[consumers[layer.name][0]])):
-            redirect[layer.name] = ref
-            same_padding.add(consumers[layer.name][0])
-            report.padding_merged.append(layer.name)
+            plan.redirect[layer.name] = ref
+            plan.same_padding.add(consumers[layer.name][0])
+            plan.report.padding_merged.append(layer.name)
         elif isinstance(layer, keras.layers.BatchNormalization):
             why = _why_not_foldable(layer, ref, live, entries, consumers)
             if why is None:
-                redirect[layer.name] = ref
-                producers[_history(ref)[0]] = layer
-                report.folded.append(layer.name)
+                plan.redirect[layer.name] = ref
+                plan.producers[_history(ref)[0]] = layer
+                plan.report.folded.append(layer.name)
             else:
-                report.left.append((layer.name, why))
+                plan.report.left.append((layer.name, why))
+    return plan
+
+
+def _rewire_config(config, plan):
+    """Drops the planned layers from ``config`` and points their consumers (and the outputs) past them."""
+    redirect = plan.redirect
 
     def resolve(ref):
         while _history(ref)[0] in redirect:
@@ -265,9 +299,9 @@ def fold_batch_norms(model, name=None):
         if entry["name"] in redirect:
             continue
         entry["inbound_nodes"] = rewire(entry["inbound_nodes"])
-        if entry["name"] in producers:
+        if entry["name"] in plan.producers:
             entry["config"]["use_bias"] = True
-        if entry["name"] in same_padding:
+        if entry["name"] in plan.same_padding:
             entry["config"]["padding"] = "same"
         kept.append(entry)
     config["layers"] = kept
@@ -279,14 +313,6 @@ def fold_batch_norms(model, name=None):
     outputs = config["output_layers"]
     config["output_layers"] = [resolve_endpoint(o) for o in outputs] if isinstance(outputs[0], list) \
         else resolve_endpoint(outputs)
-    config["name"] = name or model.name
-    folded = keras.Model.from_config(config)
-    for layer in folded.layers:
-        if layer.name in producers:
-            layer.set_weights(_folded_weights(live[layer.name], producers[layer.name]))
-        elif layer.weights:
-            set_layer_weights(layer, live[layer.name].get_weights())
-    return FoldResult(folded, report)
 
 
 def inference_model(model, name=None):

@@ -6,6 +6,26 @@ import types
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_LIGHTNETS_OFFLINE"] = "1"
 
+
+def _import_keras_without_native_banners():
+    """Imports Keras (and its TensorFlow) with descriptor 2 on /dev/null.
+
+    TensorFlow's import writes oneDNN/CUDA banners from C++ before absl is initialised, which
+    TF_CPP_MIN_LOG_LEVEL cannot silence; pytest-xdist workers release them after pytest's summary.
+    A failing import still raises here, with its Python traceback.
+    """
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+_import_keras_without_native_banners()
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

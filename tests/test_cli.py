@@ -122,6 +122,11 @@ def test_help_and_list_do_not_import_tensorflow():
     assert "LOADED []" in out
     for name in ("list", "profile", "train", "evaluate", "export"):  # the top-level help names every command
         assert f"    {name} " in out.split("usage: lightnets [-h]")[1].split("usage:")[0]
+    top = " ".join(out.split("usage: lightnets [-h]")[1].split("usage:")[0].split())  # unwrapped
+    from keras_lightnets import registry
+
+    builders = sorted(registry.exports())
+    assert len(builders) >= 9 and all(builder in top for builder in builders), top  # every family, from the registry
 
 
 def test_import_is_lazy_and_subpackages_are_attributes():

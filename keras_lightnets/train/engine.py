@@ -120,17 +120,36 @@ def fit(config, overwrite=False, build=None):
         keras_lightnets.train.strategy.StrategyUnavailableError: the strategy cannot run here.
     """
     config.validate()
-    from keras_lightnets.train.strategy import is_chief, make_strategy
+    from keras_lightnets.train.strategy import make_strategy
 
     strategy = make_strategy(config.strategy)  # first: multi-worker set-up must precede other TF work
+    run = _start_run(config, strategy, overwrite)
+    model = _compiled_model(config, strategy, run, build)
+    if run.chief:  # only once the model exists: a build that fails (e.g. missing weights) leaves no run behind
+        os.makedirs(run.run_dir, exist_ok=True)
+        _write_json(os.path.join(run.run_dir, CONFIG), config.to_dict())
+        labels.write_labels(os.path.join(run.run_dir, labels.LABELS_FILE), run.dataset.class_names)
+    measured = _train_and_evaluate(config, strategy, run, model)
+    return _finish_run(config, run, model, _summary(config, strategy, run, model, measured))
+
+
+@dataclasses.dataclass
+class _Run:
+    """Where one training process stands: its data, its role and its directories."""
+
+    dataset: object
+    chief: bool
+    run_dir: str
+    write_dir: str
+    jit_compile: bool
+
+
+def _start_run(config, strategy, overwrite):
+    """Seeds, precision, the dataset, this process's role and directories (the chief checks the run directory)."""
     import keras
 
     from keras_lightnets import data as data_lib
-    from keras_lightnets.train.history import plot_history, read_history
-    from keras_lightnets.train.model_factory import build_model, set_batch_norm
-    from keras_lightnets.train.optimizer import make_optimizer
-    from keras_lightnets.train.schedule import make_schedule
-    from keras_lightnets.train.training_kernels import training_kernels
+    from keras_lightnets.train.strategy import is_chief
     from keras_lightnets.train.xla import resolve_jit_compile
 
     keras.utils.set_random_seed(config.seed)
@@ -145,24 +164,40 @@ def fit(config, overwrite=False, build=None):
     else:  # other workers keep their backups apart and drop them at the end
         write_dir = os.path.join(run_dir, f".worker-{strategy.cluster_resolver.task_id}")
     jit_compile = resolve_jit_compile(config.xla)
-    steps = dataset.train_size // config.batch_size
     _say(config, f"{dataset.name}: {dataset.train_size} train / {dataset.test_size} test images, "
                  f"{dataset.num_classes} classes; {config.model} at {config.image_size}px, "
                  f"{strategy.num_replicas_in_sync} replica(s), XLA {'on' if jit_compile else 'off'}, {config.precision}")
+    return _Run(dataset, chief, run_dir, write_dir, jit_compile)
+
+
+def _compiled_model(config, strategy, run, build):
+    """The model, built and compiled in the strategy's scope (batch norms synchronized across replicas)."""
+    import keras
+
+    from keras_lightnets.train.model_factory import build_model, set_batch_norm
+    from keras_lightnets.train.optimizer import make_optimizer
+    from keras_lightnets.train.schedule import make_schedule
+
+    steps = run.dataset.train_size // config.batch_size
     with strategy.scope():
-        model = (build or build_model)(config, dataset.num_classes, dataset.channels)
+        model = (build or build_model)(config, run.dataset.num_classes, run.dataset.channels)
         if strategy.num_replicas_in_sync > 1:
             set_batch_norm(model, synchronized=True)
         optimizer = make_optimizer(config, make_schedule(config, steps), model)
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"], jit_compile=jit_compile,
+            metrics=["accuracy"], jit_compile=run.jit_compile,
         )
-    if chief:  # only once the model exists: a build that fails (e.g. missing weights) leaves no run behind
-        os.makedirs(run_dir, exist_ok=True)
-        _write_json(os.path.join(run_dir, CONFIG), config.to_dict())
-        labels.write_labels(os.path.join(run_dir, labels.LABELS_FILE), dataset.class_names)
+    return model
+
+
+def _train_and_evaluate(config, strategy, run, model):
+    """``Model.fit`` over the run's epochs, then the final test evaluation; (seconds, loss, accuracy, TTA accuracy)."""
+    from keras_lightnets import data as data_lib
+    from keras_lightnets.train.training_kernels import training_kernels
+
+    dataset = run.dataset
     augmenter = data_lib.make_augmenter(
         config.augment, dataset.channels, seed=config.seed, translate=config.translate,
         random_erasing=config.random_erasing,
@@ -174,19 +209,26 @@ def fit(config, overwrite=False, build=None):
         with _fit_strategy_scope(strategy):
             model.fit(
                 train, epochs=config.epochs, validation_data=test, verbose=config.verbose, shuffle=False,
-                callbacks=_callbacks(config, run_dir, chief, write_dir),
+                callbacks=_callbacks(config, run.run_dir, run.chief, run.write_dir),
             )
         train_seconds = time.time() - started
-        test_loss, test_accuracy, tta_accuracy = _evaluate_everything(model, test, config.label_smoothing, config.tta)
-    history = read_history(os.path.join(run_dir, "history.csv")) if chief else []
+        return (train_seconds, *_evaluate_everything(model, test, config.label_smoothing, config.tta))
+
+
+def _summary(config, strategy, run, model, measured):
+    """The run's summary.json content."""
+    from keras_lightnets.train.history import read_history
+
+    train_seconds, test_loss, test_accuracy, tta_accuracy = measured
+    history = read_history(os.path.join(run.run_dir, "history.csv")) if run.chief else []
     best = best_epoch(history)
     summary = {
-        "model": config.model, "dataset": dataset.name, "image_size": config.image_size,
+        "model": config.model, "dataset": run.dataset.name, "image_size": config.image_size,
         "params": int(model.count_params()), "epochs": config.epochs,
         "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
-        "train_images": dataset.train_size, "test_images": dataset.test_size,
+        "train_images": run.dataset.train_size, "test_images": run.dataset.test_size,
         "train_seconds_this_process": round(train_seconds, 1), "replicas": strategy.num_replicas_in_sync,
-        "xla": jit_compile, "precision": config.precision, "ema": config.ema_momentum is not None,
+        "xla": run.jit_compile, "precision": config.precision, "ema": config.ema_momentum is not None,
     }
     if tta_accuracy is not None:
         summary.update(tta=config.tta, test_accuracy_tta=tta_accuracy)
@@ -194,15 +236,23 @@ def fit(config, overwrite=False, build=None):
         summary["best_checkpoint"] = {
             "path": os.path.join("checkpoints", "best.keras"), "epoch": best[0] + 1, "test_accuracy": best[1],
         }
-    result = FitResult(model, summary, run_dir, history)
-    if chief:
-        _save_model(model, os.path.join(run_dir, "model.keras"))
-        plot_history(history, os.path.join(run_dir, "curves.png"), f"{config.model} on {dataset.name}")
-        _write_json(os.path.join(run_dir, SUMMARY), summary)
+    return summary, history
+
+
+def _finish_run(config, run, model, summary_and_history):
+    """The chief saves model.keras, curves.png and summary.json and prints the report; other workers clean up."""
+    from keras_lightnets.train.history import plot_history
+
+    summary, history = summary_and_history
+    result = FitResult(model, summary, run.run_dir, history)
+    if run.chief:
+        _save_model(model, os.path.join(run.run_dir, "model.keras"))
+        plot_history(history, os.path.join(run.run_dir, "curves.png"), f"{config.model} on {run.dataset.name}")
+        _write_json(os.path.join(run.run_dir, SUMMARY), summary)
         if config.verbose:
             print("\n".join(report_lines(result)), flush=True)
     else:
-        shutil.rmtree(write_dir, ignore_errors=True)
+        shutil.rmtree(run.write_dir, ignore_errors=True)
     return result
 
 
