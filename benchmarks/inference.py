@@ -2,7 +2,8 @@
 the SavedModel as TF Serving loads it, TFLite fp32/int8 on LiteRT (XNNPACK) and ONNX Runtime.
 
 Per family at its default resolution, batch 1 and 32: the keras.applications network's weights
-are ported into ours (preprocessing off, so every runtime computes the same network). Keras runs in graph mode (``tf.function``, no XLA). The SavedModel
+are ported into ours (preprocessing off, so every runtime computes the same network). Keras runs in graph mode
+(``tf.function``, no XLA). The SavedModel
 (exported by ``to_saved_model``, BN folded) is timed in a fresh process that imports only
 TensorFlow. TFLite files are converted with static batch 1 and 32 (int8: post-training, 32
 calibration images) and run with LiteRT's XNNPACK on 2 threads. ONNX Runtime runs the Keras

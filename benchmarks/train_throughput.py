@@ -67,7 +67,8 @@ def main(argv=None):
     shape = (args.size, args.size, 3)
     print(f"batch {BATCH}, {args.size}x{args.size}, {args.steps} timed steps; devices: "
           f"{[d.device_type for d in tf.config.list_logical_devices()]}")
-    print("| model | train img/s ours | KA | ours/KA | inference img/s ours | KA | ours/KA | XLA train ours | XLA/no-XLA train | XLA infer | XLA/no-XLA infer |")
+    print("| model | train img/s ours | KA | ours/KA | inference img/s ours | KA | ours/KA | "
+          "XLA train ours | XLA/no-XLA train | XLA infer | XLA/no-XLA infer |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for family in args.families:
         ours_builder, ka_builder = FAMILIES[family]
@@ -86,7 +87,8 @@ def main(argv=None):
             model = ours_builder(input_shape=shape, weights=None)
             xla_train = train_images_per_second(model, args.size, max(2, args.steps // 3), jit_compile=True)
             xla_infer = inference_images_per_second(model, args.size, max(2, args.steps // 3), jit_compile=True)
-            row += [f"{xla_train:.1f}", f"{xla_train / results['ours'][0]:.2f}", f"{xla_infer:.1f}", f"{xla_infer / results['ours'][1]:.2f}"]
+            row += [f"{xla_train:.1f}", f"{xla_train / results['ours'][0]:.2f}",
+                    f"{xla_infer:.1f}", f"{xla_infer / results['ours'][1]:.2f}"]
         print("| " + " | ".join(row) + " |", flush=True)
 
 

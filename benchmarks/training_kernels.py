@@ -56,7 +56,8 @@ def main(argv=None):
     """Runs the benchmark and prints one table row per kernel setting, with its ratio to Keras' layers."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mobilenet_v1", help="registry name (default mobilenet_v1)")
-    parser.add_argument("--alpha", type=float, default=None, help="width multiplier, bare mobilenet names only (default: the builder's, 1.0)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="width multiplier, bare mobilenet names only (default: the builder's, 1.0)")
     parser.add_argument("--size", type=int, default=48, help="input resolution (default 48)")
     parser.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
     parser.add_argument("--batch", type=int, default=128, help="batch size (default 128)")

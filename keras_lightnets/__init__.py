@@ -16,7 +16,7 @@ soon as Keras is imported, so saved ``.keras`` files load after
 
 from keras_lightnets import registry as _registry
 from keras_lightnets import serializables as _serializables
-from keras_lightnets.errors import LightnetsError
+from keras_lightnets.errors import LightnetsError  # noqa: F401 (public: kl.LightnetsError)
 from keras_lightnets.lazy import attach as _attach
 
 __version__ = "0.1.0"

@@ -219,7 +219,8 @@ def _dataset_images(name, data_dir, height, width, channels, limit=200):
     from keras_lightnets import validation
 
     if height != width:
-        validation.fail("--calibration-dataset", name, f"a model with a square input (this one takes {height}x{width}); use --calibration-dir")
+        validation.fail("--calibration-dataset", name,
+                        f"a model with a square input (this one takes {height}x{width}); use --calibration-dir")
     dataset = data_lib.load_dataset(name, data_dir, image_size=height, channels=channels)
     batches = data_lib.make_batches(dataset.train, height, min(limit, dataset.train_size), dataset.num_classes,
                                     training=False, cache=False)

@@ -245,6 +245,11 @@ class _Pair:
         return params, _spatial(self.depthwise_out, self.data_format) * params
 
 
+def _is_pointwise(conv):
+    """A plain 1x1, stride-1, ungrouped convolution."""
+    return tuple(conv.kernel_size) == (1, 1) and tuple(conv.strides) == (1, 1) and conv.groups == 1
+
+
 def _consumers(layer, members):
     return [operation for operation in keras_internals.outbound_operations(layer) if operation in members]
 
@@ -257,7 +262,7 @@ def _find_pointwise(depthwise, members):
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        if isinstance(layer, keras.layers.Conv2D) and tuple(layer.kernel_size) == (1, 1) and tuple(layer.strides) == (1, 1) and layer.groups == 1:
+        if isinstance(layer, keras.layers.Conv2D) and _is_pointwise(layer):
             return layer
         if isinstance(layer, _TRANSPARENT):
             frontier += _consumers(layer, members)

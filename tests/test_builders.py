@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import images, randomize, run
+from helpers import images, randomize, run
 
 SMALL = {
     "mobilenet_v1": (kl.MobileNetV1, {"alpha": 0.25}),

@@ -401,7 +401,7 @@ def _fuzz_cases():
 def test_fuzzed_checkpoints_load_cleanly_or_raise_checkpoint_error_in_a_child(tmp_path):
     cases = _fuzz_cases()
     paths = []
-    for index, (label, content, expectation) in enumerate(cases):
+    for index, (label, content, _expectation) in enumerate(cases):
         suffix = ".safetensors" if label.startswith("safetensors") else ".pth"
         paths.append(str(_write(tmp_path / f"case{index:04d}{suffix}", content)))
     (tmp_path / "list.txt").write_text("\n".join(paths))

@@ -44,7 +44,7 @@ def test_help_explains_every_flag():
 def _export_args(tmp_path):
     """``lightnets export`` of a saved MobileNetV1-0.25 (64 px, 4 classes) whose outputs depend on the input."""
     import keras_lightnets as kl
-    from conftest import randomize
+    from helpers import randomize
 
     path = str(tmp_path / "mobilenet_0.25_64.keras")
     randomize(kl.MobileNetV1(alpha=0.25, input_shape=(64, 64, 3), classes=4)).save(path)

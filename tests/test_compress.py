@@ -9,7 +9,10 @@ import keras_lightnets as kl
 from keras_lightnets import compress
 from keras_lightnets.compress import backend
 from keras_lightnets.export.tflite import float_ops
-from tests.conftest import SHORT_EFFICIENTNET_LITE, SHORT_EFFICIENTNET_V2, SHORT_MOBILENET_V3, SHORT_MOBILENET_V4, assert_depends_on_input, images, randomize, small_models
+from helpers import (
+    SHORT_EFFICIENTNET_LITE, SHORT_EFFICIENTNET_V2, SHORT_MOBILENET_V3, SHORT_MOBILENET_V4, assert_depends_on_input, images,
+    randomize, small_models,
+)
 
 FAMILIES = {
     "mobilenet_v1": lambda: kl.MobileNetV1(input_shape=(32, 32, 1), alpha=0.25, classes=10),

@@ -9,6 +9,7 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets.models import lite_weights
 from keras_lightnets.pth import LEGACY_MAGIC, LEGACY_PROTOCOL, CheckpointError, load_state_dict
+from helpers import trainable_count
 
 skimage_data = pytest.importorskip("skimage.data", reason="the real photos come from scikit-image (dev extra)")
 REFERENCE = "tests/data/efficientnet_lite_reference.npz"  # tools/make_lite_reference.py, torch side environment
@@ -22,8 +23,6 @@ CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = (967, 968)  # espresso, cup
 
 
-def _trainable(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 def reference_inputs(size):
@@ -54,7 +53,7 @@ def lite0():
                                  pytest.param(4, marks=pytest.mark.slow)])
 def test_parameters_and_multiply_adds_match_the_reference_implementation(phi):
     model = kl.EfficientNetLite(phi)
-    assert _trainable(model) == REFERENCE_TRAINABLE[phi]
+    assert trainable_count(model) == REFERENCE_TRAINABLE[phi]
     assert abs(model.count_params() / PUBLISHED_PARAMS[phi] - 1) < 0.015  # published: rounded, BN statistics included
     macs = kl.profile(model).macs
     assert abs(macs / REFERENCE_MACS[phi] - 1) < 0.001  # + pooling, which torch's counter leaves out

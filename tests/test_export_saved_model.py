@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lightnets as kl
-from conftest import assert_depends_on_input, images, randomize, run, small_models
+from helpers import assert_depends_on_input, images, randomize, run, small_models
 from keras_lightnets.export import to_saved_model
 from keras_lightnets.export.verify import load_in_fresh_process
 

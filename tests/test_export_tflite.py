@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_depends_on_input, images, randomize, run, small_models
+from helpers import assert_depends_on_input, images, randomize, run, small_models
 from keras_lightnets.export import litert, to_tflite, to_tflite_variants
 
 pytest.importorskip("ai_edge_litert", reason="needs the `lite` extra (ai-edge-litert)")
@@ -43,7 +43,8 @@ def converted(tmp_path_factory):
 # Xception's are plain convolutions, separable pairs and max pooling (30-40 s); EfficientNet's (squeeze-excite,
 # swish, stochastic depth) are all in the short EfficientNetV2, MobileNetV2's in MobileNetV1 and MobileNetV4:
 # the four are `-m slow`.
-FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f in ("efficientnet_lite", "xception", "efficientnet", "mobilenet_v2") else []))
+SLOW_FAMILIES = ("efficientnet_lite", "xception", "efficientnet", "mobilenet_v2")
+FAMILY_PARAMS = [pytest.param(f, marks=[pytest.mark.xdist_group(f"tflite_{f}")] + ([pytest.mark.slow] if f in SLOW_FAMILIES else []))
                  for f in sorted(FAMILIES)]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import assert_same_outputs, images, randomize, run
+from helpers import assert_ported, assert_same_outputs, images, randomize, run, trainable_count
 
 # keras 3.15.1, weights=None, 1000 classes: (total, trainable), read from keras.applications' own models.
 MOBILENET_V3_PARAMS = {
@@ -37,8 +37,6 @@ PUBLISHED_MACS = {"mobilenet_v3_small": 66e6, "mobilenet_v3_small_minimalistic":
                   "efficientnet_v2_m": 24e9, "efficientnet_v2_l": 53e9}
 
 
-def _trainable(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 @pytest.mark.parametrize("kind, alpha, minimalistic", sorted(MOBILENET_V3_PARAMS))
@@ -47,7 +45,7 @@ def test_mobilenet_v3_parameter_counts_match_keras_applications(kind, alpha, min
     model = getattr(kl, f"MobileNetV3{kind}")(alpha=alpha, minimalistic=minimalistic)
     assert model.count_params() == total
     if trainable is not None:
-        assert _trainable(model) == trainable
+        assert trainable_count(model) == trainable
 
 
 @pytest.mark.parametrize("variant", [v if v in ("b0", "s") else pytest.param(v, marks=pytest.mark.slow)
@@ -56,7 +54,7 @@ def test_efficientnet_v2_parameter_counts_and_multiply_adds(variant):
     """Total and trainable parameters as keras.applications; multiply-adds at the default resolution (MACS)."""
     total, trainable = EFFICIENTNET_V2_PARAMS[variant]
     model = kl.EfficientNetV2(variant)
-    assert (model.count_params(), _trainable(model)) == (total, trainable)
+    assert (model.count_params(), trainable_count(model)) == (total, trainable)
     _assert_macs(f"efficientnet_v2_{variant}", model)
 
 
@@ -66,11 +64,6 @@ def test_reference_counts_are_keras_applications_own():
     assert keras.applications.EfficientNetV2B0(weights=None).count_params() == EFFICIENTNET_V2_PARAMS["b0"][0]
 
 
-def _assert_ported(ka, ours, x):
-    randomize(ka, seed=5, calibration=x)
-    report = kl.port_weights(ka, ours)
-    assert report.unused_source == []
-    assert_same_outputs(run(ka, x), ours, x, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind, alpha, minimalistic, size", [
@@ -82,7 +75,8 @@ def test_mobilenet_v3_output_identical_after_porting(kind, alpha, minimalistic, 
     common = dict(input_shape=shape, alpha=alpha, minimalistic=minimalistic, weights=None, classifier_activation=None)
     ka = getattr(keras.applications, f"MobileNetV3{kind}")(**common)
     ours = getattr(kl, f"MobileNetV3{kind}")(**common)
-    _assert_ported(ka, ours, images((2,) + shape))
+    x = images((2,) + shape)
+    assert_ported(ka, ours, x, seed=5, calibration=x)
 
 
 @pytest.mark.parametrize("variant, size", [
@@ -96,14 +90,16 @@ def test_efficientnet_v2_output_identical_after_porting(variant, size):
     shape = (size, size, 3)
     ka = getattr(keras.applications, f"EfficientNetV2{variant.upper()}")(input_shape=shape, weights=None, classifier_activation=None)
     ours = kl.EfficientNetV2(variant, input_shape=shape, classifier_activation=None)
-    _assert_ported(ka, ours, images((2,) + shape))
+    x = images((2,) + shape)
+    assert_ported(ka, ours, x, seed=5, calibration=x)
 
 
 def test_efficientnet_v2_feature_extractor_without_preprocessing_matches():
     shape = (72, 72, 3)
     ka = keras.applications.EfficientNetV2B0(input_shape=shape, include_top=False, weights=None, include_preprocessing=False)
     ours = kl.EfficientNetV2("b0", input_shape=shape, include_top=False, include_preprocessing=False)
-    _assert_ported(ka, ours, images((2,) + shape, low=-1, high=1))
+    x = images((2,) + shape, low=-1, high=1)
+    assert_ported(ka, ours, x, seed=5, calibration=x)
 
 
 def test_parity_check_sees_a_wrong_hard_sigmoid():

@@ -3,7 +3,7 @@
 import pytest
 
 import keras_lightnets as kl
-from conftest import images
+from helpers import images
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from keras_lightnets.train.fused_batch_norm import fused_batch_norm  # noqa: E402
+from helpers import training_step  # noqa: E402
 
 
 def _small_net(seed, channels_axis=-1):
@@ -25,13 +26,6 @@ def _small_net(seed, channels_axis=-1):
     return keras.Model(inputs, keras.layers.Softmax()(x))
 
 
-def _training_step(model, images, labels):
-    """(outputs, gradients, every weight after the forward pass) of one training-mode call."""
-    with tf.GradientTape() as tape:
-        outputs = model(images, training=True)
-        loss = keras.losses.categorical_crossentropy(labels, outputs)
-    gradients = tape.gradient(loss, model.trainable_weights)
-    return outputs.numpy(), [g.numpy() for g in gradients], [w.numpy() for w in model.weights]
 
 
 @pytest.mark.parametrize("channels_axis", [-1, 1], ids=["channels_last", "channels_first"])
@@ -41,9 +35,9 @@ def test_fused_training_step_matches_keras_outputs_gradients_and_moving_statisti
     images = tf.constant(rng.normal(1.0, 2.0, (3, *shape)).astype("float32"))  # 48 values per channel: Bessel's n/(n-1) shows
     labels = keras.utils.to_categorical(rng.integers(0, 5, 3), 5)
     reference, fused = _small_net(1, channels_axis), _small_net(1, channels_axis)
-    expected = _training_step(reference, images, labels)
+    expected = training_step(reference, images, labels)
     with fused_batch_norm(fused) as switched:
-        got = _training_step(fused, images, labels)
+        got = training_step(fused, images, labels)
     assert switched == 3
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
     for name, g, e in zip([w.path for w in fused.trainable_weights], got[1], expected[1]):

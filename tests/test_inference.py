@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import assert_depends_on_input, images, randomize, run, small_models
+from helpers import assert_depends_on_input, images, randomize, run, small_models
 
 FAMILIES = small_models()
 # Dropout layers of each small model: the classifier's, plus EfficientNet's stochastic depth.

@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import keras
-import numpy as np
 import pytest
 
 import keras_lightnets as kl
@@ -131,7 +130,6 @@ import json, os, sys
 import tensorflow as tf
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # one local worker: the engine's multi-worker path
 import keras
-import numpy as np
 from keras_lightnets.train import engine
 with strategy.scope():
     inputs = keras.Input((4,))

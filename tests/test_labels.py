@@ -41,7 +41,7 @@ def test_a_training_run_writes_its_class_names(tmp_path):
 
 
 def _saved_model_with_labels(tmp_path, labels):
-    from conftest import randomize
+    from helpers import randomize
 
     run = tmp_path / "run"
     run.mkdir()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import assert_depends_on_input, assert_same_outputs, images, randomize, run
+from helpers import assert_depends_on_input, assert_same_outputs, images, randomize, run
 
 pytestmark = pytest.mark.zoo  # backend-agnostic: CI runs these under KERAS_BACKEND=jax too
 

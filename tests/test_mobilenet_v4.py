@@ -12,7 +12,7 @@ from keras_lightnets.models import timm_weights
 from keras_lightnets.models.families import mobilenet_v4
 from keras_lightnets.pth import CheckpointError
 from tests import checkpoint_writers
-from tests.conftest import SHORT_MOBILENET_V4, assert_depends_on_input, assert_same_outputs, images, randomize, run
+from helpers import SHORT_MOBILENET_V4, assert_depends_on_input, assert_same_outputs, images, randomize, run, trainable_count
 
 REFERENCE = "tests/data/mobilenet_v4_reference.npz"  # tools/make_mobilenet_v4_reference.py, torch side environment
 # timm 1.0.31 (torch 2.13 CPU, measured once): sum(p.numel() for p in model.parameters()) at 1000 classes, and
@@ -39,8 +39,6 @@ def _stored(case):
     return state, data[f"{case}_logits"]
 
 
-def _trainable(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 # The default run (and the zoo subset, run again on JAX by CI) takes conv-small; medium and large are `-m slow`,
@@ -50,7 +48,7 @@ def _trainable(model):
 def test_parameters_and_multiply_adds_equal_timms(variant):
     model = kl.MobileNetV4(variant)
     assert model.input_shape[1:] == (mobilenet_v4.DEFAULT_SIZES[variant],) * 2 + (3,)
-    assert _trainable(model) == TIMM_PARAMETERS[variant]
+    assert trainable_count(model) == TIMM_PARAMETERS[variant]
     assert kl.profile(model).macs == pytest.approx(TIMM_MACS[variant], rel=5e-3)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
-from conftest import assert_same_outputs, images, randomize, run
+from helpers import assert_ported, assert_same_outputs, images, randomize, run, trainable_count
 
 # ../shared/REFERENCE.md, keras 3.15.1, weights=None, 1000 classes.
 REFERENCE_PARAMS = [
@@ -28,8 +28,6 @@ REFERENCE_PARAMS = [
 ]
 
 
-def _trainable(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 @pytest.mark.parametrize("build, total, trainable", REFERENCE_PARAMS)
@@ -37,16 +35,9 @@ def test_parameter_counts_match_keras_applications(build, total, trainable):
     model = build()
     assert model.count_params() == total
     if trainable is not None:
-        assert _trainable(model) == trainable
+        assert trainable_count(model) == trainable
 
 
-def _assert_ported_output_matches(ka, ours, x, ka_input_layer=None, calibration=None):
-    """Random weights into keras.applications, port them, compare logits."""
-    randomize(ka, seed=3, calibration=calibration)
-    report = kl.port_weights(ka, ours)
-    assert report.unused_source == []
-    reference = ka if ka_input_layer is None else keras.Model(ka.get_layer(ka_input_layer).input, ka.output)
-    assert_same_outputs(run(reference, x), ours, x, atol=1e-4)
 
 
 @pytest.mark.parametrize("alpha, size", [(1.0, 160), pytest.param(0.5, 128, marks=pytest.mark.zoo), (0.25, 224), (0.75, 97)])
@@ -54,7 +45,7 @@ def test_mobilenet_v1_output_identical_after_porting(alpha, size):
     shape = (size, size, 3)
     ka = keras.applications.MobileNet(input_shape=shape, alpha=alpha, weights=None, classifier_activation=None)
     ours = kl.MobileNetV1(input_shape=shape, alpha=alpha, include_preprocessing=False, classifier_activation=None)
-    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+    assert_ported(ka, ours, images((2,) + shape, low=-1, high=1), seed=3)
 
 
 @pytest.mark.parametrize("alpha, size", [(1.0, 96), pytest.param(0.35, 128, marks=pytest.mark.zoo), (1.4, 113), (0.75, 160)])
@@ -62,7 +53,7 @@ def test_mobilenet_v2_output_identical_after_porting(alpha, size):
     shape = (size, size, 3)
     ka = keras.applications.MobileNetV2(input_shape=shape, alpha=alpha, weights=None, classifier_activation=None)
     ours = kl.MobileNetV2(input_shape=shape, alpha=alpha, include_preprocessing=False, classifier_activation=None)
-    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+    assert_ported(ka, ours, images((2,) + shape, low=-1, high=1), seed=3)
 
 
 @pytest.mark.parametrize("phi, size", [(0, 96), pytest.param(1, 113, marks=pytest.mark.slow), pytest.param(3, 64, marks=pytest.mark.slow)])
@@ -76,7 +67,7 @@ def test_efficientnet_output_identical_after_porting(phi, size):
     # With weights=None keras.applications' preprocessing is x / 255: raw images 255 * N(0, 1) put the
     # BN statistics at the scale of the N(0, 1) tensors fed past it.
     calibration = 255 * np.random.default_rng(3).normal(0, 1, (32,) + shape).astype("float32")
-    _assert_ported_output_matches(ka, ours, x, ka_input_layer="stem_conv_pad", calibration=calibration)
+    assert_ported(ka, ours, x, reference_input_layer="stem_conv_pad", calibration=calibration, seed=3)
 
 
 @pytest.mark.parametrize("size", [131, 150])
@@ -84,7 +75,7 @@ def test_xception_output_identical_after_porting(size):
     shape = (size, size, 3)
     ka = keras.applications.Xception(input_shape=shape, weights=None, classifier_activation=None)
     ours = kl.Xception(input_shape=shape, include_preprocessing=False, classifier_activation=None)
-    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1))
+    assert_ported(ka, ours, images((2,) + shape, low=-1, high=1), seed=3)
 
 
 @pytest.mark.slow
@@ -100,7 +91,7 @@ def test_xception_output_identical_after_porting(size):
 def test_full_size_output_identical_after_porting(ka_builder, ours_builder, shape, ka_input_layer):
     ka = ka_builder(input_shape=shape, weights=None, classifier_activation=None)
     ours = ours_builder(input_shape=shape, include_preprocessing=False, classifier_activation=None)
-    _assert_ported_output_matches(ka, ours, images((2,) + shape, low=-1, high=1), ka_input_layer=ka_input_layer)
+    assert_ported(ka, ours, images((2,) + shape, low=-1, high=1), reference_input_layer=ka_input_layer, seed=3)
 
 
 @pytest.mark.parametrize(

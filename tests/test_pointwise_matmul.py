@@ -11,6 +11,7 @@ tf = pytest.importorskip("tensorflow")
 import keras_lightnets  # noqa: E402
 from keras_lightnets.train.model_factory import find_layers  # noqa: E402
 from keras_lightnets.train.pointwise_matmul import is_pointwise, pointwise_matmul  # noqa: E402
+from helpers import training_step  # noqa: E402
 
 
 def _small_net(seed):
@@ -27,11 +28,6 @@ def _small_net(seed):
     return keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
 
 
-def _training_step(model, images, labels):
-    with tf.GradientTape() as tape:
-        outputs = model(images, training=True)
-        loss = keras.losses.categorical_crossentropy(labels, outputs)
-    return outputs.numpy(), [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
 
 def test_only_plain_one_by_one_stride_one_convolutions_are_switched():
@@ -49,9 +45,9 @@ def test_training_step_matches_keras_outputs_and_gradients():
     images = tf.constant(rng.normal(0.0, 1.0, (3, 6, 6, 3)).astype("float32"))
     labels = keras.utils.to_categorical(rng.integers(0, 4, 3), 4)
     reference, switched_model = _small_net(1), _small_net(1)
-    expected = _training_step(reference, images, labels)
+    expected = training_step(reference, images, labels)
     with pointwise_matmul(switched_model) as switched:
-        got = _training_step(switched_model, images, labels)
+        got = training_step(switched_model, images, labels)
     assert switched == 2
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-6)
     for name, g, e in zip([w.path for w in switched_model.trainable_weights], got[1], expected[1]):

@@ -193,8 +193,6 @@ def test_a_trained_model_loads_in_a_fresh_process_after_importing_the_library(di
 def test_a_finished_or_different_run_is_not_overwritten(digits_run):
     with pytest.raises(ValueError, match="Invalid `output_dir`.*summary.json"):
         fit(TrainConfig(**TINY, ema_momentum=0.9, tta="flip", output_dir=digits_run.run_dir))
-    import os
-
     summary = pathlib.Path(digits_run.run_dir) / "summary.json"
     finished = summary.read_bytes()
     summary.unlink()
@@ -245,7 +243,8 @@ def test_cli_train_bad_input_exits_2_with_one_paragraph(tmp_path, capsys):
 
     cases = [
         (["--dataset", "fashion_mnist", "--data-dir", str(tmp_path)], "apt-get install dataset-fashion-mnist"),
-        (["--batch-size", "4096"], "Invalid `batch_size`: received batch_size=4096; allowed: at most the training set's size (1438 images)"),
+        (["--batch-size", "4096"],
+         "Invalid `batch_size`: received batch_size=4096; allowed: at most the training set's size (1438 images)"),
         (["--strategy", "multiworker"], "needs TF_CONFIG"),
         (["--dataset", f"folder:{tmp_path}"], "0 class folder(s)"),
     ]

@@ -7,7 +7,7 @@ import pytest
 from keras.src.legacy.saving import legacy_h5_format
 
 import keras_lightnets as kl
-from conftest import assert_same_outputs, images, randomize, run
+from helpers import assert_same_outputs, images, randomize, run
 
 
 def _publish(ka_model, path):

@@ -44,7 +44,8 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5, translate=0.1, ra
     validation.check_number("translate", translate, minimum=0.0, maximum=0.5, exclusive_minimum=True)
     validation.check_number("random_erasing", random_erasing, minimum=0.0, maximum=1.0)
     if policy == "randaugment" and channels != 3:
-        validation.fail("augment", policy, f"one of {[p for p in POLICIES if p != policy]} for {channels}-channel images (RandAugment needs RGB)")
+        validation.fail("augment", policy,
+                        f"one of {[p for p in POLICIES if p != policy]} for {channels}-channel images (RandAugment needs RGB)")
     steps = []
     if policy in ("flip", "flip_translate", "randaugment"):
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
@@ -59,7 +60,8 @@ def make_augmenter(policy, channels, seed=None, magnitude=0.5, translate=0.1, ra
         ]
     if random_erasing > 0:
         # A (p, p) factor erases each image with probability exactly p (a float f would draw p from [0, f]).
-        steps.append(keras.layers.RandomErasing(factor=(random_erasing, random_erasing), scale=(0.02, 0.33), value_range=(0, 255), seed=seed))
+        steps.append(keras.layers.RandomErasing(factor=(random_erasing, random_erasing), scale=(0.02, 0.33),
+                                                value_range=(0, 255), seed=seed))
     if not steps:
         return None
     return keras.Sequential(steps, name=f"augment_{policy}")

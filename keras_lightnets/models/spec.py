@@ -151,9 +151,11 @@ def _check_row(stage, argument, index):
         if value % 2 == 0 and not (may_be_zero and value == 0):
             _row_fail(argument, index, field, value, allowed)
     if stage.start_kernel and not universal:
-        _row_fail(argument, index, "start_kernel", stage.start_kernel, f"0 for block {stage.block!r} (only universal_inverted_residual has a starting depthwise)")
+        _row_fail(argument, index, "start_kernel", stage.start_kernel,
+                  f"0 for block {stage.block!r} (only universal_inverted_residual has a starting depthwise)")
     if universal and stage.stride == 2 and not (stage.kernel or stage.start_kernel):
-        _row_fail(argument, index, "kernel", stage.kernel, "an odd int >= 1 (a stride-2 universal_inverted_residual needs a depthwise convolution)")
+        _row_fail(argument, index, "kernel", stage.kernel,
+                  "an odd int >= 1 (a stride-2 universal_inverted_residual needs a depthwise convolution)")
     if stage.stride not in (1, 2) or isinstance(stage.stride, bool):
         _row_fail(argument, index, "stride", stage.stride, "1 or 2")
     if isinstance(stage.expansion, bool) or not isinstance(stage.expansion, numbers.Real) or not stage.expansion > 0:
@@ -161,7 +163,8 @@ def _check_row(stage, argument, index):
     if isinstance(stage.se_ratio, bool) or not isinstance(stage.se_ratio, numbers.Real) or not 0 <= stage.se_ratio <= 1:
         _row_fail(argument, index, "se_ratio", stage.se_ratio, "a number in [0, 1] (0 = no squeeze-excite)")
     if stage.se_ratio and stage.block not in ("inverted_residual", "fused_inverted_residual", "universal_inverted_residual"):
-        _row_fail(argument, index, "se_ratio", stage.se_ratio, f"0 for block {stage.block!r} (squeeze-excite is part of inverted residuals)")
+        _row_fail(argument, index, "se_ratio", stage.se_ratio,
+                  f"0 for block {stage.block!r} (squeeze-excite is part of inverted residuals)")
     if stage.activation is not None and not isinstance(stage.activation, str):
         _row_fail(argument, index, "activation", stage.activation, "None or an activation name")
     if stage.inner_filters is not None:

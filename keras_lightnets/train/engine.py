@@ -55,7 +55,8 @@ def _check_run_dir(run_dir, config, overwrite):
     if overwrite and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     if os.path.exists(summary):
-        validation.fail("output_dir", run_dir, "a directory without a finished run (this one has summary.json); pass overwrite=True / --overwrite or another --output-dir")
+        validation.fail("output_dir", run_dir, "a directory without a finished run (this one has summary.json); "
+                        "pass overwrite=True / --overwrite or another --output-dir")
     if os.path.exists(saved_config):
         with open(saved_config) as handle:
             previous = json.load(handle)

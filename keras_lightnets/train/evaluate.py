@@ -69,7 +69,8 @@ def evaluate_saved_model(path, dataset, data_dir=None, batch_size=256, tta="none
     top5 = None
     if data.num_classes >= 5:
         top5 = float(np.mean([label in row for label, row in zip(labels, np.argsort(-probabilities, axis=-1)[:, :5])]))
-    per_class = {name: float(np.mean(predicted[labels == index] == index)) for index, name in enumerate(data.class_names) if np.any(labels == index)}
+    per_class = {name: float(np.mean(predicted[labels == index] == index))
+                 for index, name in enumerate(data.class_names) if np.any(labels == index)}
     return {
         "accuracy": float(np.mean(predicted == labels)), "top5_accuracy": top5, "images": int(len(labels)),
         "per_class_accuracy": per_class, "tta": tta,

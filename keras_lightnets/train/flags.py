@@ -69,7 +69,8 @@ def add_config_flags(parser, preset):
         if field.name == "output_dir" and default is None:
             default = f"{preset.run_dir} for this preset"
         group.add_argument(
-            "--" + FLAG_NAMES.get(field.name, field.name).replace("_", "-"), dest=field.name, type=_field_type(field), default=argparse.SUPPRESS,
+            "--" + FLAG_NAMES.get(field.name, field.name).replace("_", "-"), dest=field.name, type=_field_type(field),
+            default=argparse.SUPPRESS,
             metavar=field.name.upper(), help=f"{HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})",
         )
 

@@ -81,7 +81,8 @@ def build_model(config, num_classes, channels):
         kwargs["alpha"] = config.alpha
     if config.convolutions != "separable":
         if "convolutions" not in entry.options:
-            validation.fail("convolutions", config.convolutions, f"'separable' for {config.model!r} (MobileNetV1 and Xception have a standard twin)")
+            validation.fail("convolutions", config.convolutions,
+                            f"'separable' for {config.model!r} (MobileNetV1 and Xception have a standard twin)")
         kwargs["convolutions"] = config.convolutions
     if config.drop_connect_rate is not None:
         if "drop_connect_rate" not in entry.options:
