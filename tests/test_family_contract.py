@@ -152,3 +152,29 @@ def test_bad_arguments_are_named_before_any_layer_is_made(name, changes, argumen
     monkeypatch.setattr(keras.layers.Layer, "__init__", no_layer)
     with pytest.raises(kl.LightnetsError, match=rf"`{argument}"):
         _small(name, **changes)
+
+
+# Our builder -> its keras.applications twin (EfficientNet(phi) and EfficientNetV2(variant) stand for B0's / V2-B0's).
+TWINS = {"MobileNetV1": "MobileNet", "MobileNetV2": "MobileNetV2", "MobileNetV3Small": "MobileNetV3Small",
+         "MobileNetV3Large": "MobileNetV3Large", "EfficientNet": "EfficientNetB0", "EfficientNetV2": "EfficientNetV2B0",
+         "Xception": "Xception"}
+# Defaults that differ on purpose: nothing is downloaded unless asked; a name of None means the variant's own name.
+DIFFERENT_DEFAULTS = {"weights": None, "name": None}
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_drop_in_signature_of_the_keras_applications_twin(name):
+    """Every keras.applications argument, with its default, in the same order (extras only after them)."""
+    ours = inspect.signature(_builder(name)).parameters
+    theirs = inspect.signature(getattr(keras.applications, TWINS[name])).parameters
+    for argument, parameter in theirs.items():
+        assert argument in ours, argument
+        expected = DIFFERENT_DEFAULTS.get(argument, parameter.default)
+        if argument == "name" and ours[argument].default == parameter.default:
+            expected = parameter.default  # Xception's fixed name
+        assert ours[argument].default == expected, (argument, ours[argument].default, parameter.default)
+    if name == "EfficientNet":  # EfficientNet(phi, input_shape, ...) is one builder for B0-B7: keywords only
+        return
+    order = [argument for argument in ours if argument != "variant"]  # EfficientNetV2's selector comes first
+    assert order[:len(theirs)] == list(theirs)
