@@ -48,7 +48,7 @@ class WeightsUnavailableError(LightnetsError, OSError):
     """A published weights file is neither cached nor downloadable."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class WeightSource:
     """A keras.applications weights file and the twin network that reads it.
 

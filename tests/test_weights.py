@@ -118,12 +118,12 @@ def test_a_damaged_cached_file_is_fetched_again_when_online(keras_home, tmp_path
     good = tmp_path / "served" / "weights.h5"
     good.parent.mkdir()
     _publish(keras.applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, weights=None), good)
-    source = WeightSource("weights.h5", good.as_uri(), twin=None, file_hash=_md5(good))
+    source = WeightSource(filename="weights.h5", url=good.as_uri(), twin=None, file_hash=_md5(good))
     cached = keras_home / "models" / "weights.h5"
     cached.write_bytes(good.read_bytes()[:5000])
     assert fetch(source) == str(cached)
     assert cached.read_bytes() == good.read_bytes()
-    wrong = WeightSource("other.h5", good.as_uri(), twin=None, file_hash="0" * 32)
+    wrong = WeightSource(filename="other.h5", url=good.as_uri(), twin=None, file_hash="0" * 32)
     with pytest.raises(kl.WeightsUnavailableError, match="other.h5"):
         fetch(wrong)  # a download that does not match its hash is refused
     assert not (keras_home / "models" / "other.h5").exists()

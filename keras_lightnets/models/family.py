@@ -75,7 +75,7 @@ class PostBuildLoader:
     load: Callable[[Any], None]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Family:
     """One family's definition: everything its builder and its registry entry need.
 

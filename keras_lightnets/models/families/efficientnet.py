@@ -99,15 +99,15 @@ def _imagenet_source(args):
     filename = f"efficientnetb{args.phi}{'' if args.include_top else '_notop'}.h5"
     twin = getattr(keras.applications, f"EfficientNetB{args.phi}")
     return WeightSource(
-        filename, WEIGHTS_URL + filename,
-        lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
-                     classifier_activation=args.classifier_activation),
+        filename=filename, url=WEIGHTS_URL + filename,
+        twin=lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
+                          classifier_activation=args.classifier_activation),
         file_hash=WEIGHTS_HASHES[args.phi][0 if args.include_top else 1],
     )
 
 
 FAMILY = Family(
-    "EfficientNet", __name__,
+    builder="EfficientNet", module=__name__,
     variants={f"efficientnet_b{phi}": {"phi": phi} for phi in sorted(rules.EFFICIENTNET_TABLE)},
     resolution=lambda fixed: rules.EFFICIENTNET_TABLE[fixed["phi"]][2],
     conventions=lambda args: dataclasses.replace(CONVENTIONS, default_size=_coefficients(args)[2]),

@@ -71,7 +71,7 @@ def _imagenet(args):
 
 
 FAMILY = Family(
-    "EfficientNetLite", __name__,
+    builder="EfficientNetLite", module=__name__,
     variants={f"efficientnet_lite{phi}": {"phi": phi} for phi in VARIANTS},
     resolution=lambda fixed: VARIANTS[fixed["phi"]][2],
     conventions=lambda args: dataclasses.replace(CONVENTIONS, default_size=VARIANTS[args.phi][2]),

@@ -107,15 +107,15 @@ def _imagenet_source(args):
     filename = f"efficientnetv2-{args.variant}{'.h5' if args.include_top else '_notop.h5'}"
     twin = getattr(keras.applications, f"EfficientNetV2{args.variant.upper()}")
     return WeightSource(
-        filename, WEIGHTS_URL + filename,
-        lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
-                     classifier_activation=args.classifier_activation),
+        filename=filename, url=WEIGHTS_URL + filename,
+        twin=lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
+                          classifier_activation=args.classifier_activation),
         file_hash=WEIGHTS_HASHES[args.variant][0 if args.include_top else 1],
     )
 
 
 FAMILY = Family(
-    "EfficientNetV2", __name__,
+    builder="EfficientNetV2", module=__name__,
     variants={f"efficientnet_v2_{variant}": {"variant": variant} for variant in VARIANTS},
     resolution=lambda fixed: VARIANTS[fixed["variant"]][2],
     conventions=lambda args: conventions(args.variant),

@@ -58,8 +58,8 @@ def _imagenet_source(args):
     alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
     filename = f"mobilenet_{alpha_text}_{rows}_tf{'' if args.include_top else '_no_top'}.h5"
     return WeightSource(
-        filename, WEIGHTS_URL + filename,
-        lambda: keras.applications.MobileNet(
+        filename=filename, url=WEIGHTS_URL + filename,
+        twin=lambda: keras.applications.MobileNet(
             input_shape=args.shape, alpha=alpha, include_top=args.include_top, weights=None,
             classes=args.classes, classifier_activation=args.classifier_activation,
         ),
@@ -67,7 +67,7 @@ def _imagenet_source(args):
 
 
 FAMILY = Family(
-    "MobileNetV1", __name__,
+    builder="MobileNetV1", module=__name__,
     variants=alpha_resolution_variants("mobilenet_v1", IMAGENET_ALPHAS, IMAGENET_SIZES),
     resolution=resolution_from_shape(DEFAULT_SIZE), conventions=lambda args: CONVENTIONS,
     plan=lambda args, conventions: Plan(

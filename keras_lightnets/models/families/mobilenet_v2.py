@@ -45,8 +45,8 @@ def _imagenet_source(args):
                                        args.include_top, args.shape)
     filename = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{'' if args.include_top else '_no_top'}.h5"
     return WeightSource(
-        filename, WEIGHTS_URL + filename,
-        lambda: keras.applications.MobileNetV2(
+        filename=filename, url=WEIGHTS_URL + filename,
+        twin=lambda: keras.applications.MobileNetV2(
             input_shape=args.shape, alpha=alpha, include_top=args.include_top, weights=None,
             classes=args.classes, classifier_activation=args.classifier_activation,
         ),
@@ -54,7 +54,7 @@ def _imagenet_source(args):
 
 
 FAMILY = Family(
-    "MobileNetV2", __name__,
+    builder="MobileNetV2", module=__name__,
     variants=alpha_resolution_variants("mobilenet_v2", IMAGENET_ALPHAS, IMAGENET_SIZES),
     resolution=resolution_from_shape(DEFAULT_SIZE), conventions=lambda args: CONVENTIONS,
     plan=lambda args, conventions: Plan(

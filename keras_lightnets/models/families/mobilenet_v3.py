@@ -115,9 +115,9 @@ def _imagenet_source(model_type):
         filename = f"weights_mobilenet_v3_{model_name}{'.h5' if include_top else '_no_top_v2.h5'}"
         twin = keras.applications.MobileNetV3Small if model_type == "small" else keras.applications.MobileNetV3Large
         return WeightSource(
-            filename, WEIGHTS_URL + filename,
-            lambda: twin(input_shape=args.shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
-                         weights=None, classes=args.classes, classifier_activation=args.classifier_activation),
+            filename=filename, url=WEIGHTS_URL + filename,
+            twin=lambda: twin(input_shape=args.shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
+                              weights=None, classes=args.classes, classifier_activation=args.classifier_activation),
             file_hash=WEIGHTS_HASHES[model_name][0 if include_top else 1],
         )
 
@@ -144,7 +144,7 @@ def _family(model_type, builder_name, table):
     prefix = f"mobilenet_v3_{model_type}"
     variants = {prefix: {}, f"{prefix}_0.75": {"alpha": 0.75}, f"{prefix}_minimalistic": {"minimalistic": True}}
     return Family(
-        builder_name, __name__, variants=variants, resolution=lambda fixed: IMAGENET_SIZE,
+        builder=builder_name, module=__name__, variants=variants, resolution=lambda fixed: IMAGENET_SIZE,
         conventions=lambda args: conventions(model_type, args.minimalistic),
         plan=_plan(model_type, table, builder_name),
         check=lambda args: validation.check_choice("minimalistic", args.minimalistic, [True, False]),

@@ -141,7 +141,7 @@ def _plan(args, conventions):
 
 
 FAMILY = Family(
-    "MobileNetV4", __name__,
+    builder="MobileNetV4", module=__name__,
     variants={f"mobilenet_v4_conv_{variant}": {"variant": variant} for variant in VARIANTS},
     resolution=lambda fixed: DEFAULT_SIZES[fixed["variant"]],
     conventions=lambda args: dataclasses.replace(CONVENTIONS, default_size=DEFAULT_SIZES[args.variant]),

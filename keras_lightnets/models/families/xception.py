@@ -60,15 +60,15 @@ def _imagenet_source(args):
 
     filename = f"xception_weights_tf_dim_ordering_tf_kernels{'' if args.include_top else '_notop'}.h5"
     return WeightSource(
-        filename, WEIGHTS_URL + filename,
-        lambda: keras.applications.Xception(include_top=args.include_top, weights=None, input_shape=args.shape,
-                                            classes=args.classes, classifier_activation=args.classifier_activation),
+        filename=filename, url=WEIGHTS_URL + filename,
+        twin=lambda: keras.applications.Xception(include_top=args.include_top, weights=None, input_shape=args.shape,
+                                                 classes=args.classes, classifier_activation=args.classifier_activation),
         file_hash=WEIGHTS_HASHES[args.include_top],
     )
 
 
 FAMILY = Family(
-    "Xception", __name__, variants={"xception": {}}, resolution=lambda fixed: DEFAULT_SIZE,
+    builder="Xception", module=__name__, variants={"xception": {}}, resolution=lambda fixed: DEFAULT_SIZE,
     conventions=lambda args: CONVENTIONS,
     plan=lambda args, conventions: Plan(conventions, args.table or STAGES, "xception", dropout=args.dropout,
                                         convolutions=args.convolutions),
