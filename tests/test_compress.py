@@ -179,6 +179,7 @@ def test_quantize_aware_int8_keeps_a_trained_classifier(digits_model, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.very_slow  # a training run of several minutes: by hand, not in CI (see pyproject.toml)
 def test_quantize_aware_int8_keeps_a_trained_efficientnet(tmp_path):
     """EfficientNet's own QAT code (SE Multiply config, split swish, Normalization as depthwise) on a trained net."""
     import keras
@@ -210,6 +211,7 @@ def test_float_ops_sees_a_float_file(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.very_slow  # a training run of several minutes: by hand, not in CI (see pyproject.toml)
 def test_pruned_file_compresses(tmp_path):
     from keras_lightnets.export import to_tflite
 

@@ -19,6 +19,7 @@ def test_the_notebook_is_stored_without_outputs():
 
 @pytest.mark.slow  # a minute: a kernel, a 3-epoch training run and a TFLite export
 @pytest.mark.xdist_group("notebook")
+@pytest.mark.very_slow  # a training run of several minutes: by hand, not in CI (see pyproject.toml)
 def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     import nbclient
     import nbformat

@@ -126,6 +126,7 @@ def test_the_readme_commands_run_in_order_on_the_digits(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.very_slow  # a training run of several minutes: by hand, not in CI (see pyproject.toml)
 def test_the_readme_commands_run_as_written(tmp_path):
     _chain(tmp_path, shorten=False)
     for prefix in FINE_TUNE:

@@ -145,6 +145,7 @@ def test_mediapipe_classifies_fashion_mnist_like_keras_in_every_file(fashion_fil
 
 
 @pytest.mark.slow
+@pytest.mark.very_slow  # a training run of several minutes: by hand, not in CI (see pyproject.toml)
 def test_mediapipe_agrees_with_a_fine_tuned_fashion_mnist_model(tmp_path):
 
     from keras_lightnets import data as data_lib
