@@ -130,6 +130,7 @@ import json, os, sys
 import tensorflow as tf
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # one local worker: the engine's multi-worker path
 import keras
+import numpy as np
 from keras_lightnets.train import engine
 with strategy.scope():
     inputs = keras.Input((4,))
