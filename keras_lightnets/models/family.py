@@ -191,6 +191,26 @@ class Family:
         return self.imagenet(args)
 
 
+def keras_applications_source(args, folder_url, filename, twin, file_hash=None, **twin_arguments):
+    """The :class:`~keras_lightnets.weights.WeightSource` of a keras.applications file for one call.
+
+    Args:
+        args: The call's arguments (``include_top``, ``shape``, ``classes``, ``classifier_activation``).
+        folder_url: Where keras.applications publishes the family's files (ends in "/").
+        filename: The file's name.
+        twin: The keras.applications builder whose layout matches the file.
+        file_hash: The hash keras.applications checks, or None where it publishes none.
+        **twin_arguments: The twin's other arguments (``alpha``, ``minimalistic``).
+    """
+    from keras_lightnets.weights import WeightSource
+
+    return WeightSource(
+        filename=filename, url=folder_url + filename, file_hash=file_hash,
+        twin=lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
+                          classifier_activation=args.classifier_activation, **twin_arguments),
+    )
+
+
 def check_convolutions(convolutions, weights):
     """Validates a builder's ``convolutions`` argument ("standard" has no published weights)."""
     validation.check_choice("convolutions", convolutions, CONVOLUTIONS)

@@ -9,7 +9,7 @@ import dataclasses
 
 from keras_lightnets import validation
 from keras_lightnets import scaling as rules
-from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.family import Family, Plan, keras_applications_source
 from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 CONV_INITIALIZER = {
@@ -92,18 +92,12 @@ def _plan(args, conventions):
 def _imagenet_source(args):
     import keras
 
-    from keras_lightnets.weights import WeightSource
 
     if args.scaling != "official":
         validation.fail("scaling", args.scaling, '"official" when weights="imagenet" (only B0-B7 are published)')
     filename = f"efficientnetb{args.phi}{'' if args.include_top else '_notop'}.h5"
     twin = getattr(keras.applications, f"EfficientNetB{args.phi}")
-    return WeightSource(
-        filename=filename, url=WEIGHTS_URL + filename,
-        twin=lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
-                          classifier_activation=args.classifier_activation),
-        file_hash=WEIGHTS_HASHES[args.phi][0 if args.include_top else 1],
-    )
+    return keras_applications_source(args, WEIGHTS_URL, filename, twin, WEIGHTS_HASHES[args.phi][0 if args.include_top else 1])
 
 
 FAMILY = Family(

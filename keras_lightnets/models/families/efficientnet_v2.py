@@ -10,7 +10,7 @@ import dataclasses
 
 from keras_lightnets import validation
 from keras_lightnets.models.families.efficientnet import CONV_INITIALIZER, DENSE_INITIALIZER
-from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.family import Family, Plan, keras_applications_source
 from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
@@ -102,16 +102,10 @@ def _plan(args, _):
 def _imagenet_source(args):
     import keras
 
-    from keras_lightnets.weights import WeightSource
 
     filename = f"efficientnetv2-{args.variant}{'.h5' if args.include_top else '_notop.h5'}"
     twin = getattr(keras.applications, f"EfficientNetV2{args.variant.upper()}")
-    return WeightSource(
-        filename=filename, url=WEIGHTS_URL + filename,
-        twin=lambda: twin(include_top=args.include_top, weights=None, input_shape=args.shape, classes=args.classes,
-                          classifier_activation=args.classifier_activation),
-        file_hash=WEIGHTS_HASHES[args.variant][0 if args.include_top else 1],
-    )
+    return keras_applications_source(args, WEIGHTS_URL, filename, twin, WEIGHTS_HASHES[args.variant][0 if args.include_top else 1])
 
 
 FAMILY = Family(

@@ -2,7 +2,7 @@
 
 from keras_lightnets import validation
 from keras_lightnets.models.family import (
-    Family, Plan, alpha_resolution_variants, check_convolutions, resolution_from_shape,
+    Family, Plan, alpha_resolution_variants, check_convolutions, keras_applications_source, resolution_from_shape,
 )
 from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage
 
@@ -50,20 +50,13 @@ def _imagenet_source(args):
     import keras
 
     from keras_lightnets.models import common
-    from keras_lightnets.weights import WeightSource
 
     alpha = args.alpha
     rows = common.published_resolution(alpha, IMAGENET_ALPHAS, args.rows, args.cols, IMAGENET_SIZES,
                                        args.include_top, args.shape)
     alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
     filename = f"mobilenet_{alpha_text}_{rows}_tf{'' if args.include_top else '_no_top'}.h5"
-    return WeightSource(
-        filename=filename, url=WEIGHTS_URL + filename,
-        twin=lambda: keras.applications.MobileNet(
-            input_shape=args.shape, alpha=alpha, include_top=args.include_top, weights=None,
-            classes=args.classes, classifier_activation=args.classifier_activation,
-        ),
-    )
+    return keras_applications_source(args, WEIGHTS_URL, filename, keras.applications.MobileNet, alpha=alpha)
 
 
 FAMILY = Family(

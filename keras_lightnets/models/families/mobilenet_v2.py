@@ -1,6 +1,6 @@
 """MobileNetV2 (arXiv 1801.04381): inverted residuals with linear bottlenecks."""
 
-from keras_lightnets.models.family import Family, Plan, alpha_resolution_variants, resolution_from_shape
+from keras_lightnets.models.family import Family, Plan, alpha_resolution_variants, keras_applications_source, resolution_from_shape
 from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -38,19 +38,12 @@ def _imagenet_source(args):
     import keras
 
     from keras_lightnets.models import common
-    from keras_lightnets.weights import WeightSource
 
     alpha = args.alpha
     rows = common.published_resolution(alpha, IMAGENET_ALPHAS, args.rows, args.cols, IMAGENET_SIZES,
                                        args.include_top, args.shape)
     filename = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{'' if args.include_top else '_no_top'}.h5"
-    return WeightSource(
-        filename=filename, url=WEIGHTS_URL + filename,
-        twin=lambda: keras.applications.MobileNetV2(
-            input_shape=args.shape, alpha=alpha, include_top=args.include_top, weights=None,
-            classes=args.classes, classifier_activation=args.classifier_activation,
-        ),
-    )
+    return keras_applications_source(args, WEIGHTS_URL, filename, keras.applications.MobileNetV2, alpha=alpha)
 
 
 FAMILY = Family(

@@ -13,7 +13,7 @@ HARD_SWISH op.
 import dataclasses
 
 from keras_lightnets import validation
-from keras_lightnets.models.family import Family, Plan
+from keras_lightnets.models.family import Family, Plan, keras_applications_source
 from keras_lightnets.models.spec import ConvLayer, Conventions, Stage, prefixed
 
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
@@ -99,7 +99,6 @@ def _imagenet_source(model_type):
 
         import keras
 
-        from keras_lightnets.weights import WeightSource
 
         alpha, minimalistic, include_top = args.alpha, args.minimalistic, args.include_top
         if minimalistic and alpha != 1.0:
@@ -114,12 +113,8 @@ def _imagenet_source(model_type):
         model_name = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
         filename = f"weights_mobilenet_v3_{model_name}{'.h5' if include_top else '_no_top_v2.h5'}"
         twin = keras.applications.MobileNetV3Small if model_type == "small" else keras.applications.MobileNetV3Large
-        return WeightSource(
-            filename=filename, url=WEIGHTS_URL + filename,
-            twin=lambda: twin(input_shape=args.shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
-                              weights=None, classes=args.classes, classifier_activation=args.classifier_activation),
-            file_hash=WEIGHTS_HASHES[model_name][0 if include_top else 1],
-        )
+        return keras_applications_source(args, WEIGHTS_URL, filename, twin, WEIGHTS_HASHES[model_name][0 if include_top else 1],
+                                         alpha=alpha, minimalistic=minimalistic)
 
     return source
 

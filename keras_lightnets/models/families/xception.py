@@ -6,7 +6,7 @@ keras.applications uses ``SeparableConv2D``; we emit the same computation as
 profiler. Parameter counts and outputs are identical.
 """
 
-from keras_lightnets.models.family import Family, Plan, check_convolutions
+from keras_lightnets.models.family import Family, Plan, check_convolutions, keras_applications_source
 from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames, Stage, prefixed
 
 # md5 of keras.applications' published files (include_top -> hash), as keras.applications checks them.
@@ -56,15 +56,9 @@ CONVENTIONS = Conventions(
 def _imagenet_source(args):
     import keras
 
-    from keras_lightnets.weights import WeightSource
 
     filename = f"xception_weights_tf_dim_ordering_tf_kernels{'' if args.include_top else '_notop'}.h5"
-    return WeightSource(
-        filename=filename, url=WEIGHTS_URL + filename,
-        twin=lambda: keras.applications.Xception(include_top=args.include_top, weights=None, input_shape=args.shape,
-                                                 classes=args.classes, classifier_activation=args.classifier_activation),
-        file_hash=WEIGHTS_HASHES[args.include_top],
-    )
+    return keras_applications_source(args, WEIGHTS_URL, filename, keras.applications.Xception, WEIGHTS_HASHES[args.include_top])
 
 
 FAMILY = Family(
