@@ -32,6 +32,13 @@ QAT_FAMILIES = {
 }
 
 
+# Keras 3 and tf_keras compute the same network with different float32 rounding (tf_keras runs the fused
+# batch-norm kernel, Keras 3 its composition): measured 1e-6 relative per layer, 2.4e-5 to 3e-4 on
+# EfficientNet's probabilities and 3.8e-5 on MobileNetV2's depending on what ran before in the process;
+# a wrong layer moves them by > 1e-2.
+BRIDGE_TOLERANCE = {"rtol": 5e-4, "atol": 1e-5}
+
+
 def _model(family):
     return randomize(FAMILIES[family](), seed=3)
 
@@ -56,14 +63,11 @@ def test_bridge_round_trip_keeps_outputs(family):
     x = images((2, *model.input_shape[1:]))
     expected = model.predict(x, verbose=0)
     assert_depends_on_input(expected)
-    # float32 rounding grows with the activations (tf_keras runs the fused batch-norm kernel, Keras 3 its
-    # composition): measured 1e-6 relative per layer, 2.4e-5 to 3e-4 on EfficientNet's probabilities
-    # depending on what ran before in the process; a wrong layer moves them by > 1e-2.
-    np.testing.assert_allclose(legacy.predict(x, verbose=0), expected, rtol=5e-4, atol=1e-5)
-    np.testing.assert_allclose(back.predict(x, verbose=0), expected, rtol=5e-4, atol=1e-5)
+    np.testing.assert_allclose(legacy.predict(x, verbose=0), expected, **BRIDGE_TOLERANCE)
+    np.testing.assert_allclose(back.predict(x, verbose=0), expected, **BRIDGE_TOLERANCE)
 
 
-@pytest.mark.parametrize("family", ["mobilenet_v1"] + [pytest.param(f, marks=pytest.mark.slow) for f in FAMILY_NAMES[1:]])
+@pytest.mark.parametrize("family", [f if f == "mobilenet_v1" else pytest.param(f, marks=pytest.mark.slow) for f in FAMILY_NAMES])
 def test_prune_then_strip_gives_sparse_keras3_model(family):
     model = _model(family)
     pruned = compress.prune(model, 0.5, schedule="constant", frequency=1)
@@ -86,7 +90,9 @@ def test_prune_then_strip_gives_sparse_keras3_model(family):
     # The stripped Keras 3 model computes what the pruned tf_keras model computes.
     expected = pruned.predict(x, verbose=0)
     assert_depends_on_input(expected)
-    np.testing.assert_allclose(sparse.predict(x, verbose=0), expected, atol=1e-5)
+    np.testing.assert_allclose(sparse.predict(x, verbose=0), expected, **BRIDGE_TOLERANCE)
+    # The tolerance tells networks apart: the one before pruning and its training step is far outside it.
+    assert np.abs(model.predict(x, verbose=0) - expected).max() > 100 * BRIDGE_TOLERANCE["atol"]
 
 
 @pytest.mark.slow
