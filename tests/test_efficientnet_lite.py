@@ -2,35 +2,18 @@
 
 import pickle
 
-import keras
 import numpy as np
 import pytest
 
 import keras_lightnets as kl
 from keras_lightnets.models import lite_weights
 from keras_lightnets.pth import LEGACY_MAGIC, LEGACY_PROTOCOL, CheckpointError, load_state_dict
-from helpers import trainable_count
 
 skimage_data = pytest.importorskip("skimage.data", reason="the real photos come from scikit-image (dev extra)")
-REFERENCE = "tests/data/efficientnet_lite_reference.npz"  # tools/make_lite_reference.py, torch side environment
-SIZES = {0: 224, 1: 240, 2: 260}
-# The reference implementation (efficientnet-lite-pytorch 0.1.0, torch 2.13 CPU, measured once): trainable
-# parameters (torch's parameters(), without batch-norm statistics) and multiply-adds (FlopCounterMode / 2).
-REFERENCE_TRAINABLE = {0: 4_652_008, 1: 5_416_680, 2: 6_092_072, 3: 8_197_096, 4: 13_006_568}
-REFERENCE_MACS = {0: 385.19e6, 1: 600.19e6, 2: 859.74e6, 3: 1383.32e6, 4: 2553.03e6}
-PUBLISHED_PARAMS = {0: 4.7e6, 1: 5.4e6, 2: 6.1e6, 3: 8.2e6, 4: 13.0e6}
+# Parameters, multiply-adds and logits against the reference implementation: the family-contract suite
+# (family_references.py).
 CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = (967, 968)  # espresso, cup
-
-
-
-
-def reference_inputs(size):
-    """tools/make_lite_reference.py's two images: chelsea's center crop and seeded noise (uint8 RGB)."""
-    photo = skimage_data.chelsea()
-    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
-    noise = np.random.default_rng(2024).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    return np.stack([photo[top:top + size, left:left + size], noise]).astype(np.float32)
 
 
 def photo(name, size):
@@ -47,34 +30,6 @@ def photo(name, size):
 @pytest.fixture(scope="module")
 def lite0():
     return kl.EfficientNetLite(0, weights="imagenet")
-
-
-@pytest.mark.parametrize("phi", [0, pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(3, marks=pytest.mark.slow),
-                                 pytest.param(4, marks=pytest.mark.slow)])
-def test_parameters_and_multiply_adds_match_the_reference_implementation(phi):
-    model = kl.EfficientNetLite(phi)
-    assert trainable_count(model) == REFERENCE_TRAINABLE[phi]
-    assert abs(model.count_params() / PUBLISHED_PARAMS[phi] - 1) < 0.015  # published: rounded, BN statistics included
-    macs = kl.profile(model).macs
-    assert abs(macs / REFERENCE_MACS[phi] - 1) < 0.001  # + pooling, which torch's counter leaves out
-
-
-@pytest.mark.xdist_group("lite0")
-def test_real_weights_reproduce_the_reference_logits(lite0):
-    stored = np.load(REFERENCE)["lite0"]
-    pooled = keras.Model(lite0.input, lite0.get_layer("avg_pool").output).predict(reference_inputs(224), verbose=0)
-    kernel, bias = lite0.get_layer("predictions").get_weights()
-    got = pooled @ kernel + bias  # the logits (the shared model keeps its softmax)
-    assert np.abs(stored[0] - stored[1]).max() > 1.0  # the reference depends on its input
-    assert np.abs(got - stored).max() < 1e-4
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("phi", [1, 2])
-def test_lite1_and_lite2_reproduce_the_reference_logits(phi):
-    model = kl.EfficientNetLite(phi, weights="imagenet", classifier_activation=None)
-    got = model.predict(reference_inputs(SIZES[phi]), verbose=0)
-    assert np.abs(got - np.load(REFERENCE)[f"lite{phi}"]).max() < 1e-4
 
 
 @pytest.mark.xdist_group("lite0")
@@ -175,17 +130,6 @@ def test_another_variants_file_is_refused_before_any_weight_is_written():
     with pytest.raises(ValueError, match=r"'_extra.weight' \(3,\) has no home"):
         lite_weights.convert_state_dict(state, model, "edited.pth", 0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-
-
-@pytest.mark.parametrize("call, match", [
-    (lambda: kl.EfficientNetLite(3, weights="imagenet"), "no offline ImageNet file exists for Lite3 and Lite4"),
-    (lambda: kl.EfficientNetLite(5), "`phi`"),
-    (lambda: kl.EfficientNetLite(0, weights="imagenet", classes=10), "`classes`"),
-    (lambda: kl.EfficientNetLite(0, weights="imagenet", activation="swish"), "`activation`"),
-])
-def test_bad_arguments(call, match):
-    with pytest.raises(ValueError, match=match):
-        call()
 
 
 def test_a_missing_package_names_the_install_command(monkeypatch):

@@ -1,9 +1,10 @@
 """The contract every family keeps, one parametrized suite over every registered builder.
 
-A new family joins by registering itself (its data file) and adding one small case to
-``CASES`` below; the first test fails until it does. What is specific to a family (its
-parameter counts against keras.applications / timm / the Lite reference, ported weights
-against its reference implementation) stays in that family's own test file.
+A new family joins by registering itself (its data file), adding one small case to ``CASES``
+and its bad-argument rows below, and its reference counts and outputs to ``family_references.py``
+(keras.applications' twin, timm or the Lite reference implementation); the first tests fail until
+it does. What is specific to a family (its weight files, its planted-bug checks, its block
+layers) stays in that family's own test file.
 """
 
 import inspect
@@ -13,8 +14,10 @@ import numpy as np
 import pytest
 
 import keras_lightnets as kl
+from family_references import COUNTS, PARITY
 from helpers import (
     SHORT_EFFICIENTNET_LITE, SHORT_EFFICIENTNET_V2, SHORT_MOBILENET_V4, assert_depends_on_input, images, randomize, run,
+    trainable_count,
 )
 from keras_lightnets import registry
 from keras_lightnets.model_files import load_keras_model
@@ -37,6 +40,12 @@ ENTRIES = {entry.exports[0]: entry for entry in registry.families()}
 BUILDERS = sorted(ENTRIES)
 # The argument each builder calls its classifier dropout (keras.applications' names).
 DROPOUT_ARGUMENT = {"MobileNetV3Small": "dropout_rate", "MobileNetV3Large": "dropout_rate"}
+# Our builder -> its keras.applications twin (EfficientNet(phi) and EfficientNetV2(variant) stand for B0's / V2-B0's).
+TWINS = {"MobileNetV1": "MobileNet", "MobileNetV2": "MobileNetV2", "MobileNetV3Small": "MobileNetV3Small",
+         "MobileNetV3Large": "MobileNetV3Large", "EfficientNet": "EfficientNetB0", "EfficientNetV2": "EfficientNetV2B0",
+         "Xception": "Xception"}
+# Defaults that differ on purpose: nothing is downloaded unless asked; a name of None means the variant's own name.
+DIFFERENT_DEFAULTS = {"weights": None, "name": None}
 
 
 def _builder(name):
@@ -48,8 +57,52 @@ def _small(name, **changes):
     return _builder(name)(**{"input_shape": (size, size, 3), "classes": 10, **arguments, **changes})
 
 
-def test_every_registered_family_has_a_case():
+def test_every_registered_family_has_a_case_reference_counts_outputs_and_bad_arguments():
     assert sorted(CASES) == BUILDERS
+    assert {row.builder for row in COUNTS} == set(BUILDERS)
+    assert {row.builder for row in PARITY} == set(BUILDERS)
+    assert set(BAD_ARGUMENTS) == set(BUILDERS)
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, marks=row.marks, id=row.id) for row in COUNTS])
+def test_parameter_counts_and_multiply_adds_equal_the_reference(row):
+    model = _builder(row.builder)(**row.arguments)
+    if row.resolution is not None:
+        assert model.input_shape[1:3] == (row.resolution, row.resolution)
+    if row.total is not None:
+        assert model.count_params() == row.total
+    if row.trainable is not None:
+        assert trainable_count(model) == row.trainable
+    if row.published_total is not None:
+        assert abs(model.count_params() / row.published_total - 1) < 0.015
+    if row.macs is not None:
+        macs = kl.profile(model).macs
+        assert abs(macs / row.macs - 1) < row.macs_tolerance, macs
+        if row.published_macs is not None:  # where the published figure differs, it does by more than the tolerance
+            assert abs(macs / row.published_macs - 1) > row.macs_tolerance
+
+
+def _twin_arguments(row):
+    """keras.applications' builder and arguments for a COUNTS row of a twin family."""
+    arguments = dict(row.arguments)
+    if row.builder == "EfficientNet":
+        return f"EfficientNetB{arguments.pop('phi')}", arguments
+    if row.builder == "EfficientNetV2":
+        return f"EfficientNetV2{arguments.pop('variant').upper()}", arguments
+    return TWINS[row.builder], arguments
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_the_stored_counts_are_the_twins_own(name):
+    """The first stored row of each keras.applications twin, rebuilt by keras.applications itself."""
+    row = next(row for row in COUNTS if row.builder == name)
+    twin, arguments = _twin_arguments(row)
+    assert getattr(keras.applications, twin)(weights=None, **arguments).count_params() == row.total
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, marks=row.marks, id=row.id) for row in PARITY])
+def test_ported_weights_reproduce_the_reference_outputs(row):
+    row.check()
 
 
 @pytest.mark.zoo
@@ -122,44 +175,94 @@ def test_the_inference_model_computes_the_same(name):
     assert np.abs(run(folded, x) - expected).max() < 1e-4
 
 
-def _bad_rows(name):
+def _common_bad_rows(name):
     dropout = DROPOUT_ARGUMENT.get(name, "dropout")
-    size = CASES[name][1]
+    arguments, size = CASES[name]
+    small = {"input_shape": (size, size, 3), "classes": 10, **arguments}
     return [
-        (dict(classes=0), "classes"),
-        (dict(include_top=False, pooling="mean"), "pooling"),
-        (dict(weights="imagenet"), "classes"),  # 10 classes with the ImageNet classifier
-        (dict(weights="weights.bin"), "weights"),
-        (dict(input_shape=(size, 16, 3)), "input_shape"),
-        (dict(input_shape=(size, size)), "input_shape"),
-        (dict(include_preprocessing="yes"), "include_preprocessing"),
-        ({dropout: 1.0}, dropout),
-        (dict(stages=[]), "stages"),
-        (dict(stages=[kl.Stage("separable", 0)]), r"stages\[0\]\.filters"),
+        ({**small, "classes": 0}, "`classes"),
+        ({**small, "include_top": False, "pooling": "mean"}, "`pooling"),
+        ({**small, "weights": "imagenet"}, "`classes"),  # 10 classes with the ImageNet classifier
+        ({**small, "weights": "weights.bin"}, "`weights"),
+        ({**small, "input_shape": (size, 16, 3)}, "`input_shape"),
+        ({**small, "input_shape": (size, size)}, "`input_shape"),
+        ({**small, "include_preprocessing": "yes"}, "`include_preprocessing"),
+        ({**small, dropout: 1.0}, f"`{dropout}"),
+        ({**small, "stages": []}, "`stages"),
+        ({**small, "stages": [kl.Stage("separable", 0)]}, r"`stages\[0\]\.filters"),
     ]
 
 
-BAD_ROWS = [pytest.param(name, changes, argument, id=f"{name}-{argument}-{index}")
-            for name in BUILDERS for index, (changes, argument) in enumerate(_bad_rows(name))]
+# builder -> the family's own bad calls: (the call's arguments, what the message must match).
+BAD_ARGUMENTS = {
+    "MobileNetV1": [
+        (dict(alpha=0), "`alpha`"), (dict(input_shape=(16, 16, 3)), "`input_shape`"), (dict(classes=0), "`classes`"),
+        (dict(weights="no/such/file.keras"), "`weights`"), (dict(weights="imagenet", alpha=0.3), "`alpha`"),
+        (dict(weights="imagenet", input_shape=(200, 200, 3)), "`input_shape`"),
+        (dict(weights="imagenet", depth_multiplier=2), "`depth_multiplier`"),
+        (dict(stages=[kl.Stage("separable", 64, se_ratio=0.25)]), r"`stages\[0\].se_ratio`"),
+    ],
+    "MobileNetV2": [
+        (dict(alpha=-1.0), "`alpha`"), (dict(input_shape=(96, 96)), "`input_shape`"), (dict(input_shape=(96, 96, 0)), "`input_shape`"),
+        (dict(include_top=False, pooling="mean"), "`pooling`"), (dict(weights="imagenet", alpha=0.6), "`alpha`"),
+        (dict(weights="imagenet", input_shape=(96, 96, 1)), "`input_shape`"), (dict(dropout=1.0), "`dropout`"),
+        (dict(stages=[kl.Stage("inverted_residual", 16), kl.Stage("inverted_residual", 0)]), r"`stages\[1\].filters`"),
+        (dict(stages=[{"filters": 16, "kernel_size": 4}]), r"`stages\[0\].kernel"),
+        (dict(stages=[{"filters": 16, "colour": "red"}]), r"`stages\[0\].colour`"),
+    ],
+    "EfficientNet": [
+        (dict(phi=8), "`phi`"), (dict(phi=-1), "`phi`"), (dict(phi="b1"), "`phi`"), (dict(phi=1.5), "`phi`"),
+        (dict(phi=1, scaling="linear"), "`scaling`"), (dict(phi=1, scaling="compound", weights="imagenet"), "`scaling`"),
+        (dict(phi=0, drop_connect_rate=-0.1), "`drop_connect_rate`"), (dict(phi=0, stages=[], weights=None), "`stages`"),
+        (dict(phi=0, stages=[kl.Stage("inverted_residual", 16)], weights="imagenet"), "`stages`"),
+    ],
+    "Xception": [
+        (dict(input_shape=(64, 64, 3)), "`input_shape`"), (dict(classes=2.5), "`classes`"),
+        (dict(weights="imagenet", classes=10), "`classes`"),
+        (dict(weights="imagenet", classifier_activation="sigmoid"), "`classifier_activation`"),
+    ],
+    "MobileNetV3Small": [
+        (dict(alpha=0.5, weights="imagenet"), "`alpha`"), (dict(minimalistic="yes"), "`minimalistic`"),
+        (dict(dropout_rate=1.0), "`dropout_rate`"),
+    ],
+    "MobileNetV3Large": [
+        (dict(alpha=0.75, minimalistic=True, weights="imagenet"), "`alpha`"), (dict(alpha=0), "`alpha`"),
+    ],
+    "EfficientNetV2": [
+        (dict(variant="xl"), "`variant`"), (dict(variant="b0", dropout=-0.1), "`dropout`"),
+        (dict(variant="s", stages=[{"conv_type": 2, "output_filters": 24}]), r"`stages\[0\].conv_type`"),
+        (dict(variant="s", stages=[kl.Stage("fused_inverted_residual", 24, stride=3)]), r"`stages\[0\].stride`"),
+    ],
+    "MobileNetV4": [
+        (dict(variant="tiny"), "`variant`"), (dict(weights="imagenet"), "no MobileNetV4 ImageNet file"), (dict(alpha=0), "`alpha`"),
+        (dict(stages=[kl.Stage("universal_inverted_residual", 16, kernel=0, stride=2)]), r"`stages\[0\]\.kernel"),
+        (dict(stages=[kl.Stage("inverted_residual", 16, kernel=0)]), r"`stages\[0\]\.kernel"),
+        (dict(stages=[kl.Stage("inverted_residual", 16, start_kernel=3)]), r"`stages\[0\]\.start_kernel"),
+        (dict(stages=[kl.Stage("universal_inverted_residual", 16, start_kernel=4)]), r"`stages\[0\]\.start_kernel"),
+    ],
+    "EfficientNetLite": [
+        (dict(phi=3, weights="imagenet"), "no offline ImageNet file exists for Lite3 and Lite4"), (dict(phi=5), "`phi`"),
+        (dict(phi=0, weights="imagenet", classes=10), "`classes`"), (dict(phi=0, weights="imagenet", activation="swish"), "`activation`"),
+    ],
+}
+BAD_ROWS = [pytest.param(name, arguments, match, id=f"{name}-{kind}-{index}")
+            for name in BUILDERS
+            for kind, rows in (("common", _common_bad_rows(name)), ("own", BAD_ARGUMENTS[name]))
+            for index, (arguments, match) in enumerate(rows)]
 
 
 @pytest.mark.zoo
-@pytest.mark.parametrize("name, changes, argument", BAD_ROWS)
-def test_bad_arguments_are_named_before_any_layer_is_made(name, changes, argument, monkeypatch):
-    def no_layer(*args, **kwargs):
-        raise AssertionError("a layer was made before the arguments were checked")
+@pytest.mark.parametrize("name, arguments, match", BAD_ROWS)
+def test_bad_arguments_are_named_before_any_layer_is_made(name, arguments, match, monkeypatch):
+    """A LightnetsError naming the argument, what it received and what is allowed; no layer made before it."""
+    def no_layer(self, *args, **kwargs):
+        raise AssertionError(f"a {type(self).__name__} was made before the arguments were checked")
 
     monkeypatch.setattr(keras.layers.Layer, "__init__", no_layer)
-    with pytest.raises(kl.LightnetsError, match=rf"`{argument}"):
-        _small(name, **changes)
-
-
-# Our builder -> its keras.applications twin (EfficientNet(phi) and EfficientNetV2(variant) stand for B0's / V2-B0's).
-TWINS = {"MobileNetV1": "MobileNet", "MobileNetV2": "MobileNetV2", "MobileNetV3Small": "MobileNetV3Small",
-         "MobileNetV3Large": "MobileNetV3Large", "EfficientNet": "EfficientNetB0", "EfficientNetV2": "EfficientNetV2B0",
-         "Xception": "Xception"}
-# Defaults that differ on purpose: nothing is downloaded unless asked; a name of None means the variant's own name.
-DIFFERENT_DEFAULTS = {"weights": None, "name": None}
+    with pytest.raises(kl.LightnetsError, match=match) as raised:
+        _builder(name)(**arguments)
+    message = str(raised.value)
+    assert "received" in message and "allowed" in message, message
 
 
 @pytest.mark.zoo

@@ -1,7 +1,6 @@
 """MobileNetV4 conv-small/medium/large: timm's architecture, its state dicts, the universal inverted bottleneck."""
 
 import dataclasses
-import importlib.util
 
 import keras
 import numpy as np
@@ -12,63 +11,16 @@ from keras_lightnets.models import timm_weights
 from keras_lightnets.models.families import mobilenet_v4
 from keras_lightnets.pth import CheckpointError
 from tests import checkpoint_writers
-from helpers import SHORT_MOBILENET_V4, assert_depends_on_input, assert_same_outputs, images, randomize, run, trainable_count
+from family_references import timm_state_dict, timm_tool
+from helpers import SHORT_MOBILENET_V4, assert_depends_on_input, assert_same_outputs, images, randomize, run
 
-REFERENCE = "tests/data/mobilenet_v4_reference.npz"  # tools/make_mobilenet_v4_reference.py, torch side environment
-# timm 1.0.31 (torch 2.13 CPU, measured once): sum(p.numel() for p in model.parameters()) at 1000 classes, and
-# multiply-adds at timm's default resolution (FlopCounterMode / 2).
-TIMM_PARAMETERS = {"small": 3_774_024, "medium": 9_715_512, "large": 32_590_864}
-TIMM_MACS = {"small": 186.0e6, "medium": 1.08e9, "large": 6.38e9}
-
-
-def _spec():
-    spec = importlib.util.spec_from_file_location("mobilenet_v4_reference", "tools/make_mobilenet_v4_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-reference_tool = _spec()  # synthetic_tensor and reference_inputs: numpy only, no torch
-
-
-def _stored(case):
-    data = np.load(REFERENCE)
-    keys = [str(key) for key in data[f"{case}_keys"]]
-    shapes = [tuple(int(d) for d in shape.split(",")) for shape in data[f"{case}_shapes"]]
-    state = {key: reference_tool.synthetic_tensor(key, shape) for key, shape in zip(keys, shapes)}
-    return state, data[f"{case}_logits"]
-
-
-
-
-# The default run (and the zoo subset, run again on JAX by CI) takes conv-small; medium and large are `-m slow`,
-# conv-medium's parity case stays in the default run.
-@pytest.mark.parametrize("variant", [pytest.param("small", marks=pytest.mark.zoo), pytest.param("medium", marks=pytest.mark.slow),
-                                     pytest.param("large", marks=pytest.mark.slow)])
-def test_parameters_and_multiply_adds_equal_timms(variant):
-    model = kl.MobileNetV4(variant)
-    assert model.input_shape[1:] == (mobilenet_v4.DEFAULT_SIZES[variant],) * 2 + (3,)
-    assert trainable_count(model) == TIMM_PARAMETERS[variant]
-    assert kl.profile(model).macs == pytest.approx(TIMM_MACS[variant], rel=5e-3)
-
-
-@pytest.mark.parametrize("case", [pytest.param("small_96", marks=pytest.mark.zoo), pytest.param("small_97", marks=pytest.mark.zoo),
-                                  "medium_64", pytest.param("large_64", marks=pytest.mark.slow)])
-def test_timm_state_dict_reproduces_timms_logits(case):
-    """timm's model with name-derived weights (stored logits) = ours after the state dict is converted."""
-    variant, size = case.split("_")
-    state, expected = _stored(case)
-    assert_depends_on_input(expected)
-    model = kl.MobileNetV4(variant, input_shape=(int(size), int(size), 3), classifier_activation=None)
-    timm_weights.load_timm_state_dict(model, state)
-    got = model.predict(reference_tool.reference_inputs(int(size)).astype("float32"), verbose=0)
-    assert np.abs(got - expected).max() < 1e-4
+# Parameters, multiply-adds and logits against timm: the family-contract suite (family_references.py).
 
 
 @pytest.mark.zoo
 def test_tf_same_padding_would_be_caught(monkeypatch):
     """A planted TF "same" stride-2 padding (instead of PyTorch's symmetric one) moves the logits far."""
-    state, expected = _stored("small_96")
+    state, expected = timm_state_dict("small_96")
     same = dataclasses.replace(
         mobilenet_v4.CONVENTIONS, downsample="same",
         stem=(dataclasses.replace(mobilenet_v4.CONVENTIONS.stem[0], padding="same"),),
@@ -77,18 +29,18 @@ def test_tf_same_padding_would_be_caught(monkeypatch):
     model = kl.MobileNetV4("small", input_shape=(96, 96, 3), classifier_activation=None)
     assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in model.layers)
     timm_weights.load_timm_state_dict(model, state)
-    got = model.predict(reference_tool.reference_inputs(96).astype("float32"), verbose=0)
+    got = model.predict(timm_tool.reference_inputs(96).astype("float32"), verbose=0)
     assert np.abs(got - expected).max() > 1e-2
 
 
 def test_a_safetensors_file_loads_and_a_truncated_one_is_refused(tmp_path):
-    state, expected = _stored("small_96")
+    state, expected = timm_state_dict("small_96")
     path = tmp_path / "model.safetensors"
     path.write_bytes(checkpoint_writers.safetensors(*checkpoint_writers.safetensors_of(
         {key: np.asarray(value, "<f4") for key, value in state.items()})))
     model = kl.MobileNetV4("small", input_shape=(96, 96, 3), classifier_activation=None)
     timm_weights.load_timm_state_dict(model, str(path))
-    got = model.predict(reference_tool.reference_inputs(96).astype("float32"), verbose=0)
+    got = model.predict(timm_tool.reference_inputs(96).astype("float32"), verbose=0)
     assert np.abs(got - expected).max() < 1e-4
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -97,7 +49,7 @@ def test_a_safetensors_file_loads_and_a_truncated_one_is_refused(tmp_path):
 
 
 def test_bad_state_dicts_are_refused_before_any_weight_is_written():
-    state, _ = _stored("small_96")
+    state, _ = timm_state_dict("small_96")
     model = kl.MobileNetV4("small", input_shape=(96, 96, 3))
     before = [w.copy() for w in model.get_weights()]
     missing = {key: value for key, value in state.items() if key != "blocks.2.0.dw_start.conv.weight"}
@@ -105,7 +57,7 @@ def test_bad_state_dicts_are_refused_before_any_weight_is_written():
         timm_weights.load_timm_state_dict(model, missing)
     with pytest.raises(CheckpointError, match="'blocks.9.0.conv.weight'.*no home"):
         timm_weights.load_timm_state_dict(model, {**state, "blocks.9.0.conv.weight": np.zeros((8, 8, 1, 1), "float32")})
-    medium, _ = _stored("medium_64")
+    medium, _ = timm_state_dict("medium_64")
     with pytest.raises(CheckpointError, match="no home|another variant"):
         timm_weights.load_timm_state_dict(model, medium)
     ten = kl.MobileNetV4("small", input_shape=(96, 96, 3), classes=10)
@@ -115,7 +67,7 @@ def test_bad_state_dicts_are_refused_before_any_weight_is_written():
 
 
 def test_feature_extractor_skips_the_head_and_loads_the_backbone():
-    state, _ = _stored("small_96")
+    state, _ = timm_state_dict("small_96")
     model = kl.MobileNetV4("small", input_shape=(96, 96, 3), include_top=False, pooling="avg")
     assert model.output_shape == (None, 960)
     timm_weights.load_timm_state_dict(model, state)
@@ -138,20 +90,6 @@ def test_registry_names_and_width_multiplier():
     narrow = kl.MobileNetV4("small", alpha=0.5, input_shape=(64, 64, 3))
     assert narrow.get_layer("conv_stem").filters == 32
     assert narrow.get_layer("conv_head").filters == 1280
-
-
-@pytest.mark.parametrize("call, match", [
-    (lambda: kl.MobileNetV4("tiny"), "`variant`"),
-    (lambda: kl.MobileNetV4(weights="imagenet"), "no MobileNetV4 ImageNet file"),
-    (lambda: kl.MobileNetV4(alpha=0), "`alpha`"),
-    (lambda: kl.MobileNetV4(stages=[kl.Stage("universal_inverted_residual", 16, kernel=0, stride=2)]), r"stages\[0\]\.kernel"),
-    (lambda: kl.MobileNetV4(stages=[kl.Stage("inverted_residual", 16, kernel=0)]), r"stages\[0\]\.kernel"),
-    (lambda: kl.MobileNetV4(stages=[kl.Stage("inverted_residual", 16, start_kernel=3)]), r"stages\[0\]\.start_kernel"),
-    (lambda: kl.MobileNetV4(stages=[kl.Stage("universal_inverted_residual", 16, start_kernel=4)]), r"stages\[0\]\.start_kernel"),
-])
-def test_bad_arguments(call, match):
-    with pytest.raises(ValueError, match=match):
-        call()
 
 
 @pytest.mark.zoo
@@ -196,7 +134,7 @@ def test_whole_conv_small_runs_fully_on_the_gpu_accelerator_in_fp32_and_int8(tmp
 
     if not litert.vulkan_driver_present():
         pytest.skip("no Vulkan driver for LiteRT's GPU accelerator: run tools/install-software-vulkan.sh (Mesa lavapipe)")
-    state, _ = _stored("small_96")
+    state, _ = timm_state_dict("small_96")
     model = timm_weights.load_timm_state_dict(kl.MobileNetV4("small", classifier_activation=None), state)
     batch = images((4, 224, 224, 3), seed=6)
     expected = model.predict(batch, verbose=0)

@@ -305,7 +305,7 @@ def test_the_final_report_says_what_each_saved_model_is(digits_run):
     assert "model.keras" in text and "checkpoints/best.keras" in text and "last epoch" in text
 
 
-# The engine takes any registry name (the families' own paths are tested in test_families); these run under -m slow.
+# The engine takes any registry name (the families' own paths are tested in test_family_contract); these run under -m slow.
 @pytest.mark.slow
 @pytest.mark.parametrize("name, epochs, size, minimum", [
     ("mobilenet_v3_small", 1, 32, 0.2), ("efficientnet_v2_b0", 3, 32, 0.2),
