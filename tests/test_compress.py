@@ -326,3 +326,24 @@ def test_recipes_on_digits_write_measured_reports(tmp_path):
         report = json.loads((tmp_path / directory / "report.json").read_text())
         assert report["artifacts"] and (tmp_path / directory / "report.md").exists()
         assert not list((tmp_path / directory).glob("*.partial*"))
+
+
+@pytest.mark.parametrize("changes, argument", [(dict(seed=-1), "seed"), (dict(max_steps_per_epoch=0), "max_steps_per_epoch"),
+                                               (dict(max_steps_per_epoch=2.5), "max_steps_per_epoch")])
+def test_recipe_session_refuses_bad_seed_and_step_limit_before_loading(changes, argument, tmp_path):
+    from keras_lightnets.compress.recipe import open_session
+
+    with pytest.raises(kl.LightnetsError, match=f"`{argument}`"):
+        open_session(str(tmp_path / "missing.keras"), "digits", None, str(tmp_path / "out"), 16, **changes)
+    assert not (tmp_path / "out").exists()
+
+
+def test_recipe_step_limit_caps_the_epoch():
+    from types import SimpleNamespace
+
+    from keras_lightnets.compress.recipe import Session
+
+    data = SimpleNamespace(train_size=1000)
+    assert Session(None, data, 32, "out", 64, print).steps_per_epoch() == 15
+    assert Session(None, data, 32, "out", 64, print, max_steps_per_epoch=4).steps_per_epoch() == 4
+    assert Session(None, data, 32, "out", 64, print, max_steps_per_epoch=40).steps_per_epoch() == 15

@@ -104,23 +104,27 @@ class Session:
     output_dir: str
     batch_size: int
     log: object
+    seed: int = 0
+    max_steps_per_epoch: int | None = None
 
     def train_batches(self):
-        """Shuffled training batches (no augmentation: a short fine-tune at a low rate)."""
+        """Shuffled training batches (no augmentation: a short fine-tune at a low rate), in ``seed``'s order."""
         from keras_lightnets import data as data_lib
 
-        return data_lib.make_batches(self.data.train, self.image_size, self.batch_size, self.data.num_classes, True)
+        return data_lib.make_batches(self.data.train, self.image_size, self.batch_size, self.data.num_classes, True,
+                                     seed=self.seed)
 
     def steps_per_epoch(self):
-        """Training batches per epoch."""
-        return max(1, self.data.train_size // self.batch_size)
+        """Training batches per epoch: the whole training set, or ``max_steps_per_epoch`` of it."""
+        steps = max(1, self.data.train_size // self.batch_size)
+        return steps if self.max_steps_per_epoch is None else min(steps, self.max_steps_per_epoch)
 
     def path(self, name):
         """A file in the output directory."""
         return os.path.join(self.output_dir, name)
 
 
-def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=print):
+def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=print, seed=0, max_steps_per_epoch=None):
     """Loads a trained ``.keras`` classifier and its dataset at the model's input size.
 
     Args:
@@ -131,6 +135,9 @@ def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=prin
         output_dir: Directory for results (created).
         batch_size: Fine-tuning batch size (int >= 1).
         log: Progress printer.
+        seed: Seed of the fine-tuning's shuffle order and random state (int >= 0).
+        max_steps_per_epoch: Fine-tune on at most this many batches per epoch (int >= 1; None: the whole
+            training set).
 
     Returns:
         :class:`Session`.
@@ -139,6 +146,9 @@ def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=prin
     from keras_lightnets.train.evaluate import load_classifier_and_data
 
     validation.check_number("batch_size", batch_size, minimum=1, integer=True)
+    validation.check_number("seed", seed, minimum=0, integer=True)
+    if max_steps_per_epoch is not None:
+        validation.check_number("max_steps_per_epoch", max_steps_per_epoch, minimum=1, integer=True)
     if os.fspath(model_path) == DEFAULT_MODEL and not os.path.isfile(DEFAULT_MODEL):
         from keras_lightnets.train.engine import fit_or_reuse
         from keras_lightnets.train.presets import preset
@@ -149,7 +159,7 @@ def open_session(model_path, dataset, data_dir, output_dir, batch_size, log=prin
     height = model.input_shape[1]
     data_lib.check_batch_size(batch_size, data.train_size)
     os.makedirs(output_dir, exist_ok=True)
-    return Session(model, data, height, os.fspath(output_dir), batch_size, log)
+    return Session(model, data, height, os.fspath(output_dir), batch_size, log, seed, max_steps_per_epoch)
 
 
 def recipe_parser(description, output_dir, epochs, learning_rate):
@@ -173,6 +183,9 @@ def recipe_parser(description, output_dir, epochs, learning_rate):
     parser.add_argument("--epochs", type=int, default=epochs, help=f"fine-tuning epochs (default {epochs})")
     parser.add_argument("--learning-rate", type=float, default=learning_rate, help=f"SGD learning rate (default {learning_rate:g})")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning's shuffle order (default 0)")
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="fine-tune on at most this many batches per epoch (default: the whole training set)")
     parser.add_argument("--output-dir", default=None,
                         help=f"where results go (default: {output_dir}/ in the model's run directory, "
                              f"e.g. {default_output_dir(DEFAULT_MODEL, output_dir)})")
@@ -186,7 +199,8 @@ def recipe_parser(description, output_dir, epochs, learning_rate):
 def session_from_flags(args):
     """A :class:`Session` from the flags of :func:`recipe_parser`."""
     output_dir = args.output_dir or default_output_dir(args.model, args.output_recipe)
-    return open_session(args.model, args.dataset, args.data_dir, output_dir, args.batch_size)
+    return open_session(args.model, args.dataset, args.data_dir, output_dir, args.batch_size, seed=args.seed,
+                        max_steps_per_epoch=args.steps_per_epoch)
 
 
 def fine_tune(session, legacy_model, epochs, learning_rate, callbacks=()):
@@ -210,8 +224,12 @@ def fine_tune(session, legacy_model, epochs, learning_rate, callbacks=()):
         loss=tf_keras.losses.CategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    session.log(f"fine-tuning {epochs} epoch(s) at lr {learning_rate:g} ...")
-    legacy_model.fit(session.train_batches(), epochs=epochs, callbacks=list(callbacks), verbose=2)
+    import tensorflow as tf
+
+    tf.random.set_seed(session.seed)
+    steps = session.steps_per_epoch()
+    session.log(f"fine-tuning {epochs} epoch(s) of {steps} steps at lr {learning_rate:g}, seed {session.seed} ...")
+    legacy_model.fit(session.train_batches(), epochs=epochs, steps_per_epoch=steps, callbacks=list(callbacks), verbose=2)
 
 
 def baseline(session, images, labels):
@@ -299,7 +317,8 @@ def run_qat(session, epochs=3, learning_rate=1e-4):
     left_in_float = float_ops(path)
     after = measure_tflite("qat_int8", path, images, labels)
     extra = {
-        "epochs": epochs, "learning_rate": learning_rate, "float_ops": left_in_float,
+        "epochs": epochs, "steps_per_epoch": session.steps_per_epoch(), "seed": session.seed,
+        "learning_rate": learning_rate, "float_ops": left_in_float,
         "speedup_vs_fp32": before.cpu_ms / after.cpu_ms, "seconds": round(time.time() - start, 1),
     }
     session.log(write_report(session, f"Quantization-aware training of {session.model.name} (int8)", [before, after], extra))
