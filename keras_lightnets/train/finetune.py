@@ -248,5 +248,6 @@ def report_lines(summary):
         f"({full['test_images']} test images, {full['epochs']} epochs after the head)",
         f"  head alone (1-head/, {head['epochs']} epoch(s) on the frozen backbone): test accuracy "
         f"{head['test_accuracy']:.4f}, test loss {head['test_loss']:.4f}",
-        f"  {summary['train_seconds']:.0f} s of training; phases in {HEAD_DIR}/ and {FULL_DIR}/",
+        f"  {summary['train_seconds']:.0f} s of training in the processes that ended the two phases (a resumed phase "
+        f"counts from its resume); phases in {HEAD_DIR}/ and {FULL_DIR}/",
     ]

@@ -64,7 +64,7 @@ PRESETS = {
         **{**_SMALL_DATA, "learning_rate": 0.05, "dropout": 0.1, "weight_decay": 5e-3},
     ),
     "digits_finetune": dict(dataset="digits", epochs=20, augment="translate", **_FINE_TUNE),
-    "fashion_mnist_finetune": dict(dataset="fashion_mnist", epochs=4, augment="flip",
+    "fashion_mnist_finetune": dict(dataset="fashion_mnist", epochs=7, augment="flip",
                                    **{**_FINE_TUNE, "image_size": 112, "learning_rate": 4e-4}),
 }
 
