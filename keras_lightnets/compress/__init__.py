@@ -29,6 +29,7 @@ _ATTRIBUTES = {
     "CompressionUnavailableError": "keras_lightnets.compress.backend",
     "LayerSparsity": "keras_lightnets.compress.sparsity",
     "SparsityReport": "keras_lightnets.compress.sparsity",
+    "calibrate_ranges": "keras_lightnets.compress.ranges",
     "is_pruned": "keras_lightnets.compress.pruning",
     "is_quantize_aware": "keras_lightnets.compress.quantization",
     "prune": "keras_lightnets.compress.pruning",

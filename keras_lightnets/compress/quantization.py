@@ -30,7 +30,7 @@ import tempfile
 import numpy as np
 
 from keras_lightnets import validation
-from keras_lightnets.compress import activations, backend, bridge
+from keras_lightnets.compress import activations, backend, bridge, ranges
 
 # Layer classes quantized by their output only (no weights to quantize).
 OUTPUT_QUANTIZED = ("Multiply",)
@@ -129,7 +129,7 @@ def quantize_scope():
                                                     **activations.legacy_functions()})
 
 
-def quantize_aware(model):
+def quantize_aware(model, calibration=None, batch_size=64):
     """A quantization-aware copy of a model: fake-quantized int8 weights and activations.
 
     The Keras 3 model is rebuilt in tf_keras (same layer names and weights,
@@ -141,6 +141,12 @@ def quantize_aware(model):
     Args:
         model: A Keras 3 functional model from a keras_lightnets builder (any
             family), trained or not.
+        calibration: Images (N, H, W, C) at the model's input scale, or None.
+            Given, every activation range starts where its moving average
+            would settle on them (:func:`keras_lightnets.compress.ranges.calibrate_ranges`),
+            instead of tfmot's [-6, 6]: what a short fine-tune of a trained
+            network needs. A few hundred training images are enough.
+        batch_size: The fine-tune's batch size, at which the ranges are measured (int >= 1).
 
     Returns:
         A ``tf_keras`` model to fine-tune at a low learning rate (compile and
@@ -159,7 +165,10 @@ def quantize_aware(model):
     legacy_model = bridge.to_tf_keras(model, rewrite=_quantizable_rewrite(tf_keras))
     marked = tf_keras.models.clone_model(legacy_model, clone_function=annotated)
     with quantize_scope():
-        return tfmot.quantization.keras.quantize_apply(marked)
+        qat_model = tfmot.quantization.keras.quantize_apply(marked)
+    if calibration is not None:
+        ranges.calibrate_ranges(qat_model, legacy_model, calibration, batch_size)
+    return qat_model
 
 
 def is_quantize_aware(model):
