@@ -347,3 +347,67 @@ def test_recipe_step_limit_caps_the_epoch():
     assert Session(None, data, 32, "out", 64, print).steps_per_epoch() == 15
     assert Session(None, data, 32, "out", 64, print, max_steps_per_epoch=4).steps_per_epoch() == 4
     assert Session(None, data, 32, "out", 64, print, max_steps_per_epoch=40).steps_per_epoch() == 15
+
+
+def _mean_batch_range(outputs, batch_size):
+    """Mean over batches of (min(batch min, 0), max(batch max, 0)): where a 0.999 moving average of batch ranges settles."""
+    batches = [outputs[start:start + batch_size] for start in range(0, len(outputs), batch_size)]
+    return (float(np.mean([min(b.min(), 0.0) for b in batches])), float(np.mean([max(b.max(), 0.0) for b in batches])))
+
+
+def test_calibrated_ranges_are_the_float_networks_mean_batch_ranges():
+    """Every activation range starts where tfmot's moving average would settle, measured here on the Keras 3 network."""
+    import keras
+
+    from keras_lightnets.compress import ranges
+
+    model = randomize(kl.EfficientNetLite(0, input_shape=(32, 32, 3), classes=10, stages=SHORT_EFFICIENTNET_LITE), seed=3)
+    x = images((32, 32, 32, 3), seed=7)
+    qat = compress.quantize_aware(model, calibration=x, batch_size=8)
+    variables = ranges._range_variables(qat)
+    checked = 0
+    for (name, role), (low, high) in variables.items():
+        if role != "output" or name not in {layer.name for layer in model.layers}:
+            continue  # layers the int8 rewrite added (a hard sigmoid's ReLU6, a split swish) have no Keras 3 twin
+        expected = _mean_batch_range(keras.Model(model.input, model.get_layer(name).output).predict(x, verbose=0), 8)
+        assert (float(low.numpy()), float(high.numpy())) == pytest.approx(expected, rel=1e-4, abs=1e-5), name
+        checked += 1
+    assert checked >= 0.8 * len(variables) and checked >= 10
+    # The classifier's softmax input: the logits' range.
+    logits = keras.Model(model.input, model.get_layer("top_dropout").output).predict(x, verbose=0)
+    kernel, bias = model.get_layer("predictions").get_weights()
+    low, high = variables[("predictions", "pre_activation")]
+    assert (float(low.numpy()), float(high.numpy())) == pytest.approx(_mean_batch_range(logits @ kernel + bias, 8), rel=1e-4)
+    linear = [name for name, _ in variables if name.endswith("project_bn")]
+    assert linear and any(abs(float(variables[(name, "output")][0].numpy())) > 0.1 for name in linear)
+
+
+def test_tfmot_ranges_start_at_six_and_move_by_a_thousandth_per_step():
+    """What calibration replaces, pinned: tfmot's [-6, 6] start and its 0.999 moving average (fails if tfmot changes them)."""
+    from keras_lightnets.compress import ranges
+
+    model = randomize(kl.MobileNetV1(input_shape=(32, 32, 3), alpha=0.25, classes=10, dropout=0.0), seed=3)
+    x = images((8, 32, 32, 3), seed=7)
+    qat = compress.quantize_aware(model)
+    variables = ranges._range_variables(qat)
+    assert len(variables) >= 20, "tfmot's range variables were not found by name (output_min/output_max)"
+    # The first block's ReLU6: its input (the image's fixed range, the first kernel) is the same in every pass.
+    low, high = variables[("conv1_relu", "output")]
+    assert (float(low.numpy()), float(high.numpy())) == (-6.0, 6.0)
+    qat(x, training=True)
+    first = np.array([float(low.numpy()), float(high.numpy())])
+    target = (first - 0.999 * np.array([-6.0, 6.0])) / 0.001  # the batch range the step moved toward
+    assert abs(target[0]) < 1e-3 and 1.0 < target[1] <= 6.0 + 1e-3  # a ReLU6's batch range
+    qat(x, training=True)  # the same batch again: a 0.999 average moves another thousandth of the way
+    second = np.array([float(low.numpy()), float(high.numpy())])
+    np.testing.assert_allclose(second, 0.999 * first + 0.001 * target, rtol=1e-6)
+    assert np.abs(second - first).max() > 1e-3
+
+
+@pytest.mark.parametrize("images, batch_size, argument", [(np.zeros((0, 8, 8, 3)), 8, "images"), (np.zeros((8, 8, 3)), 8, "images"),
+                                                          (np.zeros((2, 8, 8, 3)), 0, "batch_size")])
+def test_calibration_refuses_what_it_cannot_measure(images, batch_size, argument):
+    from keras_lightnets.compress import ranges
+
+    with pytest.raises(kl.LightnetsError, match=f"`{argument}`"):
+        ranges.calibrate_ranges(None, None, images, batch_size)
