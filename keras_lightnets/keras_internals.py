@@ -17,6 +17,7 @@ ATTRIBUTES = {
     "KerasTensor._keras_history": "the (layer, node, tensor) that made a symbolic tensor: the compression bridge",
     "Functional._nodes_by_depth": "a functional model's nodes in dependency order: the compression bridge",
     "Model._distribute_strategy": "the strategy a model was built under: multi-worker fit",
+    "Layer._trainable_weights": "the weights a tfmot QuantizeWrapper trains: quantization-aware training keeps frozen layers frozen",
 }
 
 
@@ -56,6 +57,27 @@ def nodes_by_depth(model):
     that order, which the public API does not give.
     """
     return model._nodes_by_depth
+
+
+def freeze_wrapped_weights(wrapper):
+    """Moves the weights of a frozen layer inside a tfmot ``QuantizeWrapper`` from its trainable to its non-trainable list.
+
+    tfmot's wrapper appends every weight it quantizes to its own
+    ``_trainable_weights`` whatever the wrapped layer's ``trainable``
+    (tfmot 0.8.1 ``QuantizeWrapper.build``), so quantization-aware training
+    would train a frozen layer and the constants of our int8 rewrites (the
+    preprocessing scale: gradients of inputs up to 255 moved it by 10% a step).
+    No public tf_keras API takes a weight out of a layer's trainable list.
+
+    Returns:
+        Number of weights moved.
+    """
+    # Call only for a wrapper whose layer is frozen: everything it lists as trainable is that layer's
+    # (the quantized kernels are no longer among the layer's own weights once wrapped).
+    moved = list(wrapper._trainable_weights)
+    del wrapper._trainable_weights[:]
+    wrapper._non_trainable_weights.extend(moved)
+    return len(moved)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ import tempfile
 
 import numpy as np
 
-from keras_lightnets import validation
+from keras_lightnets import keras_internals, validation
 from keras_lightnets.compress import activations, backend, bridge, ranges
 
 # Layer classes quantized by their output only (no weights to quantize).
@@ -57,7 +57,9 @@ def _quantizable_rewrite(tf_keras):
         kind = type(layer).__name__
         if kind in ("Rescaling", "Normalization"):
             scale, offset = _affine(layer)
-            affine = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name)
+            # Constants of the preprocessing, not weights: trainable, their gradients (inputs up to 255) would
+            # move them far at any learning rate a fine-tune uses.
+            affine = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name, trainable=False)
             return [(affine, [scale.reshape(1, 1, -1, 1), offset.copy()])]
         activation = getattr(layer, "activation", None)
         if activations.activation_name(layer) == "hard_sigmoid" and kind in ("Conv2D", "Activation"):
@@ -74,7 +76,7 @@ def _quantizable_rewrite(tf_keras):
 def _hard_sigmoid_chain(tf_keras, layer):
     """relu6(x + 3) / 6 as stock int8 layers: (x + 3) in the convolution's bias (or a 1x1 depthwise), ReLU6, a 1x1 depthwise of 1/6."""
     channels = layer.output.shape[-1]
-    sixth = tf_keras.layers.DepthwiseConv2D(1, use_bias=False, name=f"{layer.name}_sixth")
+    sixth = tf_keras.layers.DepthwiseConv2D(1, use_bias=False, name=f"{layer.name}_sixth", trainable=False)  # constants
     chain = []
     if type(layer).__name__ == "Conv2D":
         linear = bridge.translate_layer(layer, bridge.legacy())
@@ -82,7 +84,7 @@ def _hard_sigmoid_chain(tf_keras, layer):
         kernel, bias = layer.get_weights()
         chain.append((linear, [kernel, bias + 3.0]))
     else:
-        shift = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name)
+        shift = tf_keras.layers.DepthwiseConv2D(1, use_bias=True, name=layer.name, trainable=False)
         chain.append((shift, [np.ones((1, 1, channels, 1), np.float32), np.full((channels,), 3.0, np.float32)]))
     chain.append((tf_keras.layers.ReLU(6.0, name=f"{layer.name}_relu6"), None))
     chain.append((sixth, [np.full((1, 1, channels, 1), 1.0 / 6.0, np.float32)]))
@@ -166,6 +168,10 @@ def quantize_aware(model, calibration=None, batch_size=64):
     marked = tf_keras.models.clone_model(legacy_model, clone_function=annotated)
     with quantize_scope():
         qat_model = tfmot.quantization.keras.quantize_apply(marked)
+    for wrapper in qat_model.layers:  # frozen layers and our rewrites' constants stay frozen
+        inner = getattr(wrapper, "layer", None)
+        if inner is not None and not inner.trainable:
+            keras_internals.freeze_wrapped_weights(wrapper)
     if calibration is not None:
         ranges.calibrate_ranges(qat_model, legacy_model, calibration, batch_size)
     return qat_model
