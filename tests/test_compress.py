@@ -391,6 +391,9 @@ def test_tfmot_ranges_start_at_six_and_move_by_a_thousandth_per_step():
     qat = compress.quantize_aware(model)
     variables = ranges._range_variables(qat)
     assert len(variables) >= 20, "tfmot's range variables were not found by name (output_min/output_max)"
+    # The preprocessing's scale and offset (a 1x1 depthwise in the int8 graph) are constants, not weights.
+    assert qat.get_layer("quant_rescaling").trainable_weights == []
+    assert len(qat.trainable_weights) == len(model.trainable_weights)
     # The first block's ReLU6: its input (the image's fixed range, the first kernel) is the same in every pass.
     low, high = variables[("conv1_relu", "output")]
     assert (float(low.numpy()), float(high.numpy())) == (-6.0, 6.0)

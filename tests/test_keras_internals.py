@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 import keras_lightnets as kl
@@ -36,7 +37,7 @@ def _tiny_model():
 def test_the_list_names_every_function_of_the_module():
     assert set(keras_internals.ATTRIBUTES) == {
         "Layer._flatten_layers", "Layer._outbound_nodes", "KerasTensor._keras_history",
-        "Functional._nodes_by_depth", "Model._distribute_strategy",
+        "Functional._nodes_by_depth", "Model._distribute_strategy", "Layer._trainable_weights",
     }
 
 
@@ -108,6 +109,31 @@ def test_the_tf_keras_tensors_the_bridge_reads_have_the_same_attributes():
     assert nodes[0][0].layer.name == "dense"
 
 
+def test_a_frozen_layers_quantize_wrapper_trains_nothing_once_its_weights_are_moved():
+    """tfmot's QuantizeWrapper lists a frozen layer's quantized kernel as trainable; freeze_wrapped_weights takes it out."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from keras_lightnets.compress import backend
+
+    tfmot = backend.tfmot()
+    inputs = tf_keras.Input((8, 8, 3))
+    frozen = tf_keras.layers.Conv2D(4, 3, name="frozen", trainable=False)(inputs)
+    outputs = tf_keras.layers.Conv2D(2, 3, name="trained")(frozen)
+    qat = tfmot.quantization.keras.quantize_model(tf_keras.Model(inputs, outputs))
+    wrapper = qat.get_layer("quant_frozen")
+    assert not wrapper.layer.trainable
+    assert any(weight.name.startswith("frozen/kernel") for weight in wrapper.trainable_weights), \
+        "tfmot no longer lists a frozen layer's kernel as trainable: freeze_wrapped_weights may be unneeded"
+    before = len(qat.trainable_weights)
+    assert keras_internals.freeze_wrapped_weights(wrapper) >= 1
+    assert wrapper.trainable_weights == [] and len(qat.trainable_weights) < before
+    assert any(weight.name.startswith("frozen/kernel") for weight in wrapper.non_trainable_weights)
+    kernel = [weight for weight in wrapper.non_trainable_weights if weight.name.startswith("frozen/kernel")][0]
+    start = kernel.numpy().copy()
+    qat.compile(tf_keras.optimizers.SGD(0.1), "mse")
+    qat.fit(np.random.default_rng(0).normal(size=(8, 8, 8, 3)), np.zeros((8, 4, 4, 2)), verbose=0)
+    np.testing.assert_array_equal(kernel.numpy(), start)
+
+
 def test_the_distribute_strategy_is_forgotten_inside_and_given_back():
     """Model._distribute_strategy: the strategy fit reads before the enclosing scope's."""
     import tensorflow as tf
@@ -130,6 +156,7 @@ import json, os, sys
 import tensorflow as tf
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # one local worker: the engine's multi-worker path
 import keras
+import numpy as np
 import numpy as np
 from keras_lightnets.train import engine
 with strategy.scope():
