@@ -149,16 +149,6 @@ class TimmLogits:
         assert np.abs(got - expected).max() < 1e-4
 
 
-def lite_reference_inputs(size):
-    """tools/make_lite_reference.py's two images: chelsea's center crop and seeded noise (uint8 RGB)."""
-    from skimage import data
-
-    photo = data.chelsea()
-    top, left = (photo.shape[0] - size) // 2, (photo.shape[1] - size) // 2
-    noise = np.random.default_rng(2024).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    return np.stack([photo[top:top + size, left:left + size], noise]).astype(np.float32)
-
-
 @dataclasses.dataclass(frozen=True)
 class LiteLogits:
     """The reference implementation's logits with the real Lite``phi`` checkpoint = ours with the same file."""
@@ -176,7 +166,8 @@ class LiteLogits:
         stored = np.load(LITE_REFERENCE)[f"lite{self.phi}"]
         assert np.abs(stored[0] - stored[1]).max() > 1.0  # the reference depends on its input
         model = kl.EfficientNetLite(self.phi, weights="imagenet", classifier_activation=None)
-        got = model.predict(lite_reference_inputs(LITE_SIZES[self.phi]), verbose=0)
+        # tools/make_lite_reference.py's two images are the timm tool's: chelsea's center crop and seeded noise.
+        got = model.predict(timm_tool.reference_inputs(LITE_SIZES[self.phi]).astype("float32"), verbose=0)
         assert np.abs(got - stored).max() < 1e-4
 
 

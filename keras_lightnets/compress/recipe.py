@@ -220,6 +220,8 @@ def fine_tune(session, legacy_model, epochs, learning_rate, callbacks=()):
         learning_rate: Constant learning rate (> 0; a tenth of the training peak or less).
         callbacks: Extra tf_keras callbacks.
     """
+    import tensorflow as tf
+
     from keras_lightnets.compress import backend
 
     validation.check_number("epochs", epochs, minimum=1, integer=True)
@@ -230,8 +232,6 @@ def fine_tune(session, legacy_model, epochs, learning_rate, callbacks=()):
         loss=tf_keras.losses.CategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    import tensorflow as tf
-
     tf.random.set_seed(session.seed)
     steps = session.steps_per_epoch()
     session.log(f"fine-tuning {epochs} epoch(s) of {steps} steps at lr {learning_rate:g}, seed {session.seed} ...")
