@@ -116,13 +116,16 @@ def _timm_tool():
 timm_tool = _timm_tool()
 
 
-def timm_state_dict(case):
-    """(name-derived timm state dict, timm's logits on ``timm_tool.reference_inputs``) of a stored case."""
+def timm_state_dict(case, output="logits"):
+    """(name-derived timm state dict, timm's ``output`` on ``timm_tool.reference_inputs``) of a stored case.
+
+    ``output`` is "logits", or "features" for the output-stride cases (the last feature map's first channels).
+    """
     data = np.load(TIMM_REFERENCE)
     keys = [str(key) for key in data[f"{case}_keys"]]
     shapes = [tuple(int(d) for d in shape.split(",")) for shape in data[f"{case}_shapes"]]
     state = {key: timm_tool.synthetic_tensor(key, shape) for key, shape in zip(keys, shapes)}
-    return state, data[f"{case}_logits"]
+    return state, data[f"{case}_{output}"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -156,3 +156,34 @@ def test_whole_conv_small_runs_fully_on_the_gpu_accelerator_in_fp32_and_int8(tmp
     print(f"max |log-probability diff| on the accelerator: fp32 {errors['fp32']:.2e}, int8 {errors['int8']:.2e} "
           f"(logits spread over {np.ptp(expected, axis=-1).max():.2f})")
     assert errors["fp32"] < 0.05 * np.ptp(expected, axis=-1).max()  # the accelerator computes in fp16
+
+
+@pytest.mark.parametrize("variant,size,output_stride", [("small", 64, 16), ("small", 65, 8), ("medium", 65, 8)])
+def test_output_stride_dilates_like_timm(variant, size, output_stride):
+    """timm's ``output_stride`` feature maps (stored) = ours: strides removed, later kernels dilated as timm's builder."""
+    state, expected = timm_state_dict(f"{variant}_{size}_os{output_stride}", "features")
+    assert_depends_on_input(expected)
+    model = kl.MobileNetV4(variant, input_shape=(size, size, 3), include_top=False, output_stride=output_stride)
+    timm_weights.load_timm_state_dict(model, state)
+    got = model.predict(timm_tool.reference_inputs(size).astype("float32"), verbose=0)
+    got = np.transpose(got[..., :expected.shape[1]], (0, 3, 1, 2))
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-4
+    # The same weights without dilation (every kernel at rate 1, strides kept at 1) are far off.
+    undilated = kl.MobileNetV4(variant, input_shape=(size, size, 3), include_top=False, output_stride=output_stride)
+    timm_weights.load_timm_state_dict(undilated, state)
+    dilated = [layer for layer in undilated.layers if getattr(layer, "dilation_rate", (1, 1)) != (1, 1)]
+    assert dilated
+    rebuilt = keras.Model.from_config(_undilated_config(undilated))
+    rebuilt.set_weights(undilated.get_weights())
+    plain = np.transpose(rebuilt.predict(timm_tool.reference_inputs(size).astype("float32"), verbose=0)
+                         [..., :expected.shape[1]], (0, 3, 1, 2))
+    assert np.abs(plain - expected).max() > 100 * 1e-4
+
+
+def _undilated_config(model):
+    config = model.get_config()
+    for layer in config["layers"]:
+        if "dilation_rate" in layer["config"]:
+            layer["config"]["dilation_rate"] = (1, 1)
+    return config

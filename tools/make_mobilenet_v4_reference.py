@@ -17,7 +17,11 @@ numpy's ``sin``: no RNG stream, so the test rebuilds the same weights without
 torch), then runs two inputs: the center crop of scikit-image's ``chelsea``
 and seeded uint8 noise, normalized with ImageNet's mean/std as timm's configs
 say. Stored per case: the state dict's keys and shapes (what our converter
-must place) and the 1000 logits of each input.
+must place) and the 1000 logits of each input. Cases with an output stride
+build timm's feature extractor (``features_only=True, output_stride=``: strided
+stages past it at stride 1, dilated as timm's builder does) and store the first
+``FEATURE_CHANNELS`` channels of its last feature map, N x C x H x W
+(``{variant}_{size}_os{stride}_features``).
 """
 
 import sys
@@ -25,7 +29,12 @@ import zlib
 
 import numpy as np
 
-CASES = (("small", 96), ("small", 97), ("medium", 64), ("large", 64))
+# (variant, resolution, output stride): None is the published network; 16 and 8 are timm's
+# ``output_stride=`` (strided stages past it at stride 1, dilated as timm's builder does).
+CASES = (("small", 96, None), ("small", 97, None), ("medium", 64, None), ("large", 64, None),
+         ("small", 64, 16), ("small", 65, 8), ("medium", 65, 8))
+# Channels of the last feature map stored for the output-stride cases (the file stays small).
+FEATURE_CHANNELS = 64
 OUTPUT = "tests/data/mobilenet_v4_reference.npz"
 MEAN = np.array((0.485, 0.456, 0.406), np.float32)
 STD = np.array((0.229, 0.224, 0.225), np.float32)
@@ -71,8 +80,9 @@ def main():
     import torch
 
     stored = {}
-    for variant, size in CASES:
-        model = timm.create_model(f"mobilenetv4_conv_{variant}", pretrained=False).eval()
+    for variant, size, output_stride in CASES:
+        extra = {} if output_stride is None else {"output_stride": output_stride, "features_only": True}
+        model = timm.create_model(f"mobilenetv4_conv_{variant}", pretrained=False, **extra).eval()
         state = model.state_dict()
         weights = {key: torch.from_numpy(synthetic_tensor(key, tuple(value.shape)))
                    for key, value in state.items() if value.dtype.is_floating_point}
@@ -81,14 +91,18 @@ def main():
         images = reference_inputs(size).astype(np.float32) / 255.0
         x = torch.from_numpy(((images - MEAN) / STD).transpose(0, 3, 1, 2).copy())
         with torch.no_grad():
-            logits = model(x).numpy().astype(np.float32)
-        case = f"{variant}_{size}"
+            outputs = model(x)
+        if output_stride is None:
+            case, kind, logits = f"{variant}_{size}", "logits", outputs.numpy().astype(np.float32)
+        else:
+            case, kind = f"{variant}_{size}_os{output_stride}", "features"
+            logits = outputs[-1][:, :FEATURE_CHANNELS].numpy().astype(np.float32)
         stored[f"{case}_keys"] = np.array(list(weights))
         stored[f"{case}_shapes"] = np.array([",".join(map(str, value.shape)) for value in weights.values()])
-        stored[f"{case}_logits"] = logits
+        stored[f"{case}_{kind}"] = logits
         params = sum(p.numel() for p in model.parameters())
-        print(f"{case}: {len(weights)} tensors, {params:,} parameters, logits std {logits.std():.3f}, "
-              f"top-1 {logits.argmax(1)}", file=sys.stderr)
+        print(f"{case}: {len(weights)} tensors, {params:,} parameters, {kind} {logits.shape} std {logits.std():.3f}, "
+              f"inputs differ by {np.abs(logits[0] - logits[1]).max():.3f}", file=sys.stderr)
     np.savez_compressed(OUTPUT, **stored)
 
 

@@ -61,13 +61,15 @@ class BuildContext:
         """(height, width) of a 4D tensor; entries may be None."""
         return tuple(x.shape[1:3]) if self.data_format == CHANNELS_LAST else tuple(x.shape[2:4])
 
-    def conv(self, filters, kernel_size, name, strides=1, padding="same", use_bias=False, activation=None):
-        """A ``Conv2D`` layer with the context's initializer."""
+    def conv(self, filters, kernel_size, name, strides=1, padding="same", use_bias=False, activation=None,
+             dilation=1):
+        """A ``Conv2D`` layer with the context's initializer (``dilation`` > 1: atrous, stride 1)."""
         return self.layers.Conv2D(
             filters,
             kernel_size,
             strides=strides,
             padding=padding,
+            dilation_rate=dilation,
             use_bias=use_bias,
             activation=activation,
             kernel_initializer=self.conv_initializer,
@@ -75,12 +77,18 @@ class BuildContext:
             name=name,
         )
 
-    def depthwise(self, kernel_size, name, strides=1, padding="same", depth_multiplier=1, use_bias=False):
-        """A ``DepthwiseConv2D`` layer with the context's initializer."""
+    def depthwise(self, kernel_size, name, strides=1, padding="same", depth_multiplier=1, use_bias=False,
+                  dilation=1):
+        """A ``DepthwiseConv2D`` layer with the context's initializer (``dilation`` > 1: atrous, stride 1).
+
+        A stride-1 dilated kernel with "same" padding pads ``dilation * (kernel_size - 1) // 2``
+        on every side: TF's "same" and PyTorch's symmetric padding agree there.
+        """
         return self.layers.DepthwiseConv2D(
             kernel_size,
             strides=strides,
             padding=padding,
+            dilation_rate=dilation,
             depth_multiplier=depth_multiplier,
             use_bias=use_bias,
             depthwise_initializer=self.conv_initializer,

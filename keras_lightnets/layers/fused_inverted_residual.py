@@ -34,6 +34,7 @@ def make_fused_inverted_residual_layers(
     se_activation=None,
     se_gate="sigmoid",
     expansion_rounding="exact",
+    dilation=1,
 ):
     """Creates the stock layers of one fused inverted residual block.
 
@@ -56,6 +57,7 @@ def make_fused_inverted_residual_layers(
         se_gate: "sigmoid" or "hard_sigmoid".
         expansion_rounding: Expanded width ``int(in * e)`` ("exact") or
             ``make_divisible(in * e, 8)`` ("divisible", MobileNetV4).
+        dilation: Dilation rate of the k x k convolution (int >= 1; > 1 only with stride 1).
 
     Returns:
         dict role -> layer.
@@ -66,7 +68,8 @@ def make_fused_inverted_residual_layers(
     if pad is not None:
         made["pad"] = pad
     if expand_ratio != 1:
-        made["expand"] = ctx.conv(expanded, kernel_size, names["expand"], strides=strides, padding=padding)
+        made["expand"] = ctx.conv(expanded, kernel_size, names["expand"], strides=strides, padding=padding,
+                                  dilation=dilation)
         made["expand_bn"] = ctx.batch_norm(names["expand_bn"])
         made["expand_act"] = ctx.activation(activation, names["expand_act"])
     if 0 < se_ratio <= 1:
@@ -77,7 +80,8 @@ def make_fused_inverted_residual_layers(
     if expand_ratio != 1:
         made["project"] = ctx.conv(filters, 1, names["project"])
     else:
-        made["project"] = ctx.conv(filters, kernel_size, names["project"], strides=strides, padding=padding)
+        made["project"] = ctx.conv(filters, kernel_size, names["project"], strides=strides, padding=padding,
+                                   dilation=dilation)
     made["project_bn"] = ctx.batch_norm(names["project_bn"])
     if expand_ratio == 1:
         made["project_act"] = ctx.activation(activation, names["project_act"])

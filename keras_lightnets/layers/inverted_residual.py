@@ -61,6 +61,7 @@ def make_inverted_residual_layers(
     se_rounding="int",
     se_activation=None,
     se_gate="sigmoid",
+    dilation=1,
 ):
     """Creates the stock layers of one inverted residual block.
 
@@ -88,6 +89,7 @@ def make_inverted_residual_layers(
             ``make_divisible(c * r, 8)`` ("divisible", MobileNetV3).
         se_activation: Activation of the reduction (None = ``activation``).
         se_gate: "sigmoid" or "hard_sigmoid".
+        dilation: Dilation rate of the depthwise kernel (int >= 1; > 1 only with stride 1).
 
     Returns:
         dict role -> layer; ``"add"`` is present only when the block is residual.
@@ -101,7 +103,8 @@ def make_inverted_residual_layers(
     pad, padding = ctx.strided_padding(spatial, kernel_size, strides, downsample, names["pad"])
     if pad is not None:
         made["pad"] = pad
-    made["depthwise"] = ctx.depthwise(kernel_size, names["depthwise"], strides=strides, padding=padding)
+    made["depthwise"] = ctx.depthwise(kernel_size, names["depthwise"], strides=strides, padding=padding,
+                                      dilation=dilation)
     made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])
     made["depthwise_act"] = ctx.activation(activation, names["depthwise_act"])
     if 0 < se_ratio <= 1:

@@ -28,6 +28,7 @@ def make_separable_layers(
     depthwise_activation="relu",
     pointwise_bn=True,
     activation="relu",
+    dilation=1,
 ):
     """Creates the stock layers of one separable convolution.
 
@@ -46,6 +47,7 @@ def make_separable_layers(
         depthwise_activation: Activation after the depthwise stage or None.
         pointwise_bn: Batch norm after the pointwise convolution.
         activation: Activation after the pointwise stage or None.
+        dilation: Dilation rate of the depthwise kernel (int >= 1; > 1 only with stride 1).
 
     Returns:
         dict role -> layer (roles that are not used are absent). With
@@ -56,11 +58,12 @@ def make_separable_layers(
     if pad is not None:
         made["pad"] = ctx.zero_pad(pad, names["pad"])
     if ctx.convolutions == "standard":
-        made["pointwise"] = ctx.conv(filters, kernel_size, names["pointwise"], strides=strides, padding=padding, use_bias=use_bias)
+        made["pointwise"] = ctx.conv(filters, kernel_size, names["pointwise"], strides=strides, padding=padding, use_bias=use_bias,
+                                     dilation=dilation)
         return _add_pointwise_tail(ctx, made, names, pointwise_bn, activation)
     made["depthwise"] = ctx.depthwise(
         kernel_size, names["depthwise"], strides=strides, padding=padding,
-        depth_multiplier=depth_multiplier, use_bias=use_bias,
+        depth_multiplier=depth_multiplier, use_bias=use_bias, dilation=dilation,
     )
     if depthwise_bn:
         made["depthwise_bn"] = ctx.batch_norm(names["depthwise_bn"])

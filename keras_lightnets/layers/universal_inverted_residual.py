@@ -46,6 +46,7 @@ def make_universal_inverted_residual_layers(
     se_rounding="divisible",
     se_activation=None,
     se_gate="sigmoid",
+    dilation=1,
 ):
     """Creates the stock layers of one universal inverted bottleneck.
 
@@ -71,6 +72,7 @@ def make_universal_inverted_residual_layers(
         se_rounding: "divisible" or "int" (see :func:`reduced_channels`).
         se_activation: Activation of the reduction (None = ``activation``).
         se_gate: "sigmoid" or "hard_sigmoid".
+        dilation: Dilation rate of both depthwise kernels (int >= 1; > 1 only with stride 1).
 
     Returns:
         dict role -> layer; ``"add"`` is present only when the block is residual.
@@ -82,7 +84,8 @@ def make_universal_inverted_residual_layers(
         pad, padding = ctx.strided_padding(spatial, kernel, stride, downsample, names[prefix + "pad"])
         if pad is not None:
             made[prefix + "pad"] = pad
-        made[prefix + "depthwise"] = ctx.depthwise(kernel, names[prefix + "depthwise"], strides=stride, padding=padding)
+        made[prefix + "depthwise"] = ctx.depthwise(kernel, names[prefix + "depthwise"], strides=stride, padding=padding,
+                                                   dilation=dilation)
 
     if start_kernel_size:
         depthwise("start_", start_kernel_size, 1 if kernel_size else strides)

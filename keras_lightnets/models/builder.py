@@ -13,7 +13,7 @@ from keras_lightnets.layers.fused_inverted_residual import fused_inverted_residu
 from keras_lightnets.layers.inverted_residual import inverted_residual_block
 from keras_lightnets.layers.separable import separable_block
 from keras_lightnets.layers.universal_inverted_residual import universal_inverted_residual_block
-from keras_lightnets.models.spec import round_filters, round_repeats
+from keras_lightnets.models.spec import OUTPUT_STRIDES, round_filters, round_repeats
 
 
 def _separable(ctx, x, stage, filters, names, conventions, options):
@@ -26,6 +26,7 @@ def _separable(ctx, x, stage, filters, names, conventions, options):
         ctx, x, filters, names, kernel_size=stage.kernel, strides=stride, padding=padding, pad=pad,
         depth_multiplier=options["depth_multiplier"], depthwise_bn=conventions.depthwise_bn,
         depthwise_activation=activation if conventions.depthwise_bn else None, activation=activation,
+        dilation=options["dilation"],
     )
 
 
@@ -38,7 +39,8 @@ def _inverted_residual(ctx, x, stage, filters, names, conventions, options):
         ctx, x, filters, names, expand_ratio=stage.expansion, kernel_size=stage.kernel, strides=options["stride"],
         se_ratio=stage.se_ratio, activation=options["activation"], drop_rate=options["drop_rate"],
         downsample=conventions.downsample, expansion_rounding=conventions.expansion_rounding,
-        se_base=conventions.se_base, se_rounding=conventions.se_rounding, **_se_options(conventions),
+        se_base=conventions.se_base, se_rounding=conventions.se_rounding, dilation=options["dilation"],
+        **_se_options(conventions),
     )
 
 
@@ -47,7 +49,7 @@ def _fused_inverted_residual(ctx, x, stage, filters, names, conventions, options
         ctx, x, filters, names, expand_ratio=stage.expansion, kernel_size=stage.kernel, strides=options["stride"],
         se_ratio=stage.se_ratio, activation=options["activation"], drop_rate=options["drop_rate"],
         downsample=conventions.downsample, expansion_rounding=conventions.expansion_rounding,
-        **_se_options(conventions),
+        dilation=options["dilation"], **_se_options(conventions),
     )
 
 
@@ -57,7 +59,7 @@ def _universal_inverted_residual(ctx, x, stage, filters, names, conventions, opt
         kernel_size=stage.kernel, strides=options["stride"], se_ratio=stage.se_ratio, activation=options["activation"],
         drop_rate=options["drop_rate"], downsample=conventions.downsample,
         expansion_rounding=conventions.expansion_rounding, se_base=conventions.se_base,
-        se_rounding=conventions.se_rounding, **_se_options(conventions),
+        se_rounding=conventions.se_rounding, dilation=options["dilation"], **_se_options(conventions),
     )
 
 
@@ -67,7 +69,7 @@ def _conv(ctx, x, stage, filters, names, conventions, options):
     pad, padding = ctx.strided_padding(ctx.spatial(x), stage.kernel, stride, conventions.downsample, names["pad"])
     if pad is not None:
         x = pad(x)
-    x = ctx.conv(filters, stage.kernel, names["conv"], strides=stride, padding=padding)(x)
+    x = ctx.conv(filters, stage.kernel, names["conv"], strides=stride, padding=padding, dilation=options["dilation"])(x)
     x = ctx.batch_norm(names["bn"])(x)
     return ctx.activation(options["activation"], names["act"])(x)
 
@@ -142,7 +144,57 @@ def stage_repeats(stages, depth):
     return [round_repeats(stage.repeats, depth) if stage.scale_repeats else stage.repeats for stage in stages]
 
 
-def body(conventions, stages, width=1.0, depth=1.0, drop_connect_rate=0.0, activation=None, depth_multiplier=1):
+def table_stride(conventions, stages):
+    """The output stride of a table as published: its stem's strides times its stages'."""
+    stride = 1
+    for layer in conventions.stem:
+        stride *= layer.stride
+    for stage in stages:
+        stride *= stage.stride
+    return stride
+
+
+def check_output_stride(output_stride, conventions, stages):
+    """Validates ``output_stride`` against a table (None keeps the table's own)."""
+    if output_stride is None:
+        return
+    own = table_stride(conventions, stages)
+    validation.check_choice("output_stride", output_stride, list(OUTPUT_STRIDES))
+    if output_stride > own:
+        validation.fail("output_stride", output_stride,
+                        f"None or a value in {OUTPUT_STRIDES} up to {own}, the stride of this table")
+    stem = table_stride(conventions, ())
+    if output_stride < stem * 2:
+        validation.fail("output_stride", output_stride, f"at least {stem * 2} (the stem and first stride already reach {stem})")
+
+
+def atrous_blocks(conventions, stages, repeats, output_stride=None):
+    """(stride, dilation) of every block once ``output_stride`` caps the resolution.
+
+    A stage whose stride 2 would take the output past ``output_stride`` runs at
+    stride 1; its blocks and every later block are dilated by 2 per stride
+    removed (``conventions.atrous`` says whether the first of them takes the
+    new rate). A stage's own ``dilation`` multiplies the rate.
+
+    Returns:
+        list per stage of [(stride, dilation), ...] per block.
+    """
+    current, rate = table_stride(conventions, ()), 1
+    plan = []
+    for stage, count in zip(stages, repeats):
+        first_stride, first_rate = stage.stride, rate
+        if stage.stride == 2 and output_stride is not None and current * 2 > output_stride:
+            first_stride, rate = 1, rate * 2
+            first_rate = rate if conventions.atrous == "torchvision" else first_rate
+        else:
+            current *= stage.stride
+        plan.append([(first_stride, first_rate * stage.dilation)]
+                    + [(1, rate * stage.dilation)] * (count - 1))
+    return plan
+
+
+def body(conventions, stages, width=1.0, depth=1.0, drop_connect_rate=0.0, activation=None, depth_multiplier=1,
+         output_stride=None):
     """The ``body(ctx, x)`` that builds stem, every stage and head of a table.
 
     Args:
@@ -154,12 +206,17 @@ def body(conventions, stages, width=1.0, depth=1.0, drop_connect_rate=0.0, activ
         activation: Overrides the family's default activation (None keeps it;
             stages with their own activation keep theirs).
         depth_multiplier: Depthwise channel multiplier of separable blocks (int >= 1).
+        output_stride: None (the table's own stride) or 8 / 16 / 32: stride-2
+            stages past it run at stride 1 with dilated kernels
+            (:func:`atrous_blocks`); parameters are unchanged.
 
     Returns:
         ``body(ctx, x) -> x``.
     """
+    check_output_stride(output_stride, conventions, stages)
     default_activation = activation or conventions.activation
     repeats = stage_repeats(stages, depth)
+    blocks = atrous_blocks(conventions, stages, repeats, output_stride)
     counted = validation.lookup("Conventions.drop_connect_total", conventions.drop_connect_total,
                                 {"scaled": repeats, "table": [stage.repeats for stage in stages]})
     total = float(sum(counted))
@@ -168,11 +225,12 @@ def body(conventions, stages, width=1.0, depth=1.0, drop_connect_rate=0.0, activ
         for layer in conventions.stem:
             x = _conv_layer(ctx, x, layer, width, conventions, default_activation)
         index = 0
-        for stage_index, (stage, count) in enumerate(zip(stages, repeats)):
+        for stage_index, stage in enumerate(stages):
             filters = round_filters(stage.filters, width, conventions.rounding)
-            for repeat in range(count):
+            for repeat, (stride, dilation) in enumerate(blocks[stage_index]):
                 options = dict(
-                    stride=stage.stride if repeat == 0 else 1,
+                    stride=stride,
+                    dilation=dilation,
                     activation=stage.activation or default_activation,
                     drop_rate=drop_connect_rate * index / total,
                     depth_multiplier=depth_multiplier,

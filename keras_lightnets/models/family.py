@@ -171,7 +171,7 @@ class Family:
         family = plan.conventions
         body = builder.body(family, plan.table, width=plan.width, depth=plan.depth,
                             drop_connect_rate=plan.drop_connect_rate, activation=plan.activation,
-                            depth_multiplier=plan.depth_multiplier)
+                            depth_multiplier=plan.depth_multiplier, output_stride=arguments.get("output_stride"))
         hidden = None
         if family.classifier_hidden is not None:
             hidden = (builder.conv_layer_filters(None, None, family.classifier_hidden, plan.width, family),

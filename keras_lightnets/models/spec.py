@@ -57,6 +57,12 @@ SE_ROUNDINGS = ("int", "divisible")
 SE_GATES = ("sigmoid", "hard_sigmoid")
 # Stochastic depth grows over the depth-scaled block count, or the table's.
 DROP_CONNECT_TOTALS = ("scaled", "table")
+# Output strides a backbone can be built for (``output_stride=``); 32 is every table's own.
+OUTPUT_STRIDES = (8, 16, 32)
+# How a stride-2 block turned to stride 1 by ``output_stride`` is dilated: "torchvision" dilates it
+# with the new rate (torchvision's dilated MobileNetV3), "deeplab" keeps the rate before it and
+# dilates the blocks after (TF DeepLab's MobileNetV2, timm's EfficientNet and MobileNetV4 builders).
+ATROUS = ("torchvision", "deeplab")
 
 
 def _choice(owner, field, value, allowed):
@@ -102,6 +108,9 @@ class Stage:
         scale_repeats: Whether the depth multiplier applies to this stage.
         start_kernel: ``universal_inverted_residual``: kernel of the depthwise
             convolution before the expansion (odd int, 0 = none).
+        dilation: Dilation rate of the stage's k x k kernels (int >= 1; > 1
+            needs ``stride=1``): atrous convolution that keeps the resolution.
+            Builders' ``output_stride`` sets it on the stages past that stride.
     """
 
     block: str
@@ -116,6 +125,7 @@ class Stage:
     preactivate: bool = True
     scale_repeats: bool = True
     start_kernel: int = 0
+    dilation: int = 1
 
     def __post_init__(self):
         # The kind and activation are refused here; numbers are checked by parse_stages, which names the row.
@@ -158,6 +168,11 @@ def _check_row(stage, argument, index):
                   "an odd int >= 1 (a stride-2 universal_inverted_residual needs a depthwise convolution)")
     if stage.stride not in (1, 2) or isinstance(stage.stride, bool):
         _row_fail(argument, index, "stride", stage.stride, "1 or 2")
+    positive_int("dilation")
+    if stage.dilation > 1 and stage.stride != 1:
+        _row_fail(argument, index, "dilation", stage.dilation, "1 with stride=2 (a dilated stage keeps its resolution)")
+    if stage.dilation > 1 and stage.block.startswith("xception"):
+        _row_fail(argument, index, "dilation", stage.dilation, f"1 for block {stage.block!r} (its max-pool is not atrous)")
     if isinstance(stage.expansion, bool) or not isinstance(stage.expansion, numbers.Real) or not stage.expansion > 0:
         _row_fail(argument, index, "expansion", stage.expansion, "a number > 0")
     if isinstance(stage.se_ratio, bool) or not isinstance(stage.se_ratio, numbers.Real) or not 0 <= stage.se_ratio <= 1:
@@ -338,6 +353,9 @@ class Conventions:
         depthwise_bn: Separable blocks: batch norm and activation after the depthwise conv.
         drop_connect_total: Stochastic depth grows over the "scaled" block
             count (EfficientNet) or the "table" count (EfficientNetV2).
+        atrous: How ``output_stride`` dilates a stride-2 block it keeps at
+            stride 1 (one of ``ATROUS``): "torchvision" (that block takes the
+            new rate) or "deeplab" (the blocks after it do).
     """
 
     names: Callable[[Tuple[Stage, ...], int, int, int], Mapping[str, str]]
@@ -362,6 +380,7 @@ class Conventions:
     se_gate: str = "sigmoid"
     depthwise_bn: bool = True
     drop_connect_total: str = "scaled"
+    atrous: str = "deeplab"
 
     def __post_init__(self):
         owner = "Conventions"
@@ -400,6 +419,7 @@ class Conventions:
         if not isinstance(self.depthwise_bn, bool):
             validation.fail(f"{owner}.depthwise_bn", self.depthwise_bn, "True or False")
         _choice(owner, "drop_connect_total", self.drop_connect_total, DROP_CONNECT_TOTALS)
+        _choice(owner, "atrous", self.atrous, ATROUS)
 
 
 class RoleNames(dict):

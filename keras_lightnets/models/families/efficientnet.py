@@ -129,6 +129,7 @@ def EfficientNet(
     scaling="official",
     compound_coefficients=(rules.COMPOUND_ALPHA, rules.COMPOUND_BETA, rules.COMPOUND_GAMMA),
     stages=None,
+    output_stride=None,
 ):
     """EfficientNet-B{phi}, a drop-in for ``keras.applications.EfficientNetB{phi}``.
 
@@ -161,6 +162,9 @@ def EfficientNet(
         stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`
             or keras.applications ``blocks_args`` dicts) scaled like B0's;
             None = the B0 table.
+        output_stride: None (the table's own, 32) or 8 / 16 / 32: the stages
+            past it keep their resolution with dilated kernels, for dense
+            prediction (:mod:`keras_lightnets.heads`); parameters unchanged.
 
     Returns:
         ``keras.Model``.

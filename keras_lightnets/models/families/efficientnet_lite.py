@@ -96,6 +96,7 @@ def EfficientNetLite(
     drop_connect_rate=0.2,
     activation="relu6",
     stages=None,
+    output_stride=None,
 ):
     """EfficientNet-Lite{phi}.
 
@@ -120,6 +121,9 @@ def EfficientNetLite(
         drop_connect_rate: Final stochastic-depth rate in [0, 1), linear over the blocks.
         activation: Activation of every block (default "relu6", what the checkpoints use).
         stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`); None = Lite's.
+        output_stride: None (the table's own, 32) or 8 / 16 / 32: the stages
+            past it keep their resolution with dilated kernels, for dense
+            prediction (:mod:`keras_lightnets.heads`); parameters unchanged.
 
     Returns:
         ``keras.Model``.

@@ -72,6 +72,7 @@ def MobileNetV2(
     dropout=0.0,
     activation="relu6",
     stages=None,
+    output_stride=None,
 ):
     """MobileNetV2, a drop-in for ``keras.applications.MobileNetV2``.
 
@@ -95,6 +96,9 @@ def MobileNetV2(
         activation: Activation of expansion/depthwise stages (default "relu6").
         stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`
             or blocks_args dicts); None = the paper's Table 2.
+        output_stride: None (the table's own, 32) or 8 / 16 / 32: the stages
+            past it keep their resolution with dilated kernels, for dense
+            prediction (:mod:`keras_lightnets.heads`); parameters unchanged.
 
     Returns:
         ``keras.Model``.

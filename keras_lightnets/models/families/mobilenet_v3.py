@@ -177,6 +177,9 @@ _DOC = """MobileNetV3{kind}, a drop-in for ``keras.applications.MobileNetV3{kind
         name: Model name (default "MobileNetV3{kind}").
         stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`)
             with the same conventions; None = the paper's.
+        output_stride: None (the table's own, 32) or 8 / 16 / 32: the stages
+            past it keep their resolution with dilated kernels, for dense
+            prediction (:mod:`keras_lightnets.heads`); parameters unchanged.
 
     Returns:
         ``keras.Model``.
@@ -185,13 +188,15 @@ _DOC = """MobileNetV3{kind}, a drop-in for ``keras.applications.MobileNetV3{kind
 
 def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
                      input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
-                     classifier_activation="softmax", include_preprocessing=True, name=None, stages=None):
+                     classifier_activation="softmax", include_preprocessing=True, name=None, stages=None,
+                     output_stride=None):
     return SMALL_FAMILY.build(locals())
 
 
 def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
                      input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
-                     classifier_activation="softmax", include_preprocessing=True, name=None, stages=None):
+                     classifier_activation="softmax", include_preprocessing=True, name=None, stages=None,
+                     output_stride=None):
     return LARGE_FAMILY.build(locals())
 
 

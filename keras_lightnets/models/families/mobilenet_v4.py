@@ -169,6 +169,7 @@ def MobileNetV4(
     drop_connect_rate=0.0,
     activation="relu",
     stages=None,
+    output_stride=None,
 ):
     """MobileNetV4 conv-small, conv-medium or conv-large (timm's ``mobilenetv4_conv_*``).
 
@@ -198,6 +199,9 @@ def MobileNetV4(
             the blocks (timm's ``drop_path_rate``).
         activation: Activation of stem, blocks and head (default "relu").
         stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`); None = the variant's.
+        output_stride: None (the table's own, 32) or 8 / 16 / 32: the stages
+            past it keep their resolution with dilated kernels, for dense
+            prediction (:mod:`keras_lightnets.heads`); parameters unchanged.
 
     Returns:
         ``keras.Model``.
