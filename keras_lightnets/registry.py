@@ -38,6 +38,8 @@ class FamilyEntry:
             exposes (e.g. ``("MobileNetV3Small",)``).
         published_macs: ``name -> multiply-adds per image`` the family's paper
             (or keras.applications' table) publishes, for the cost report.
+        task: "classification" (an image classifier and backbone) or
+            "segmentation" (a dense-prediction head on a backbone).
     """
 
     builder: str
@@ -47,6 +49,7 @@ class FamilyEntry:
     options: Tuple[str, ...] = ()
     exports: Tuple[str, ...] = ()
     published_macs: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    task: str = "classification"
 
     def load_builder(self):
         """The builder function (imports its module, and Keras)."""

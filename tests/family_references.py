@@ -8,6 +8,9 @@ adding its rows. Three kinds of reference:
 - ``TimmLogits``: timm's MobileNetV4 with name-derived weights, logits stored in
   ``tests/data/mobilenet_v4_reference.npz`` by ``tools/make_mobilenet_v4_reference.py`` (torch side
   environment, measured once); the same state dict is converted into ours.
+- ``TorchvisionLogits``: torchvision's MobileNetV3-Large with name-derived weights and measured
+  batch-norm statistics, logits stored in ``tests/data/segmentation_reference.npz`` by
+  ``tools/make_segmentation_reference.py`` (torch side environment, measured once).
 - ``LiteLogits``: efficientnet-lite-pytorch with its real ImageNet checkpoints, logits stored in
   ``tests/data/efficientnet_lite_reference.npz`` by ``tools/make_lite_reference.py``; ours loads the
   same checkpoint from the installed package.
@@ -24,6 +27,7 @@ import keras_lightnets as kl
 from helpers import assert_depends_on_input, assert_ported, images
 
 TIMM_REFERENCE = "tests/data/mobilenet_v4_reference.npz"
+TORCHVISION_REFERENCE = "tests/data/segmentation_reference.npz"
 LITE_REFERENCE = "tests/data/efficientnet_lite_reference.npz"
 LITE_SIZES = {0: 224, 1: 240, 2: 260}
 SLOW = pytest.mark.slow
@@ -152,6 +156,45 @@ class TimmLogits:
         assert np.abs(got - expected).max() < 1e-4
 
 
+def torchvision_state_dict(model_name):
+    """The name-derived state dict of a stored torchvision model, its measured running statistics included."""
+    data = np.load(TORCHVISION_REFERENCE)
+    keys = [str(key) for key in data[f"{model_name}_keys"]]
+    shapes = [tuple(int(d) for d in shape.split(",")) for shape in data[f"{model_name}_shapes"]]
+    state = {key: timm_tool.synthetic_tensor(key, shape) for key, shape in zip(keys, shapes)}
+    prefix = f"{model_name}_statistics_"
+    state.update({key[len(prefix):]: data[key] for key in data.files if key.startswith(prefix)})
+    return state
+
+
+def torchvision_outputs(model_name, size):
+    """torchvision's stored outputs of ``model_name`` on ``timm_tool.reference_inputs(size)``."""
+    return np.load(TORCHVISION_REFERENCE)[f"{model_name}_{size}_logits"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchvisionLogits:
+    """torchvision's ``mobilenet_v3_large`` at ``size`` with name-derived weights: its stored logits = ours."""
+
+    builder: str
+    size: int
+    marks: tuple = ()
+
+    @property
+    def id(self):
+        return f"torchvision-mobilenet_v3_large-{self.size}"
+
+    def check(self):
+        from keras_lightnets.models.torchvision_weights import load_torchvision_state_dict
+
+        expected = torchvision_outputs("mobilenet_v3_large", self.size)
+        assert_depends_on_input(expected)
+        model = kl.TorchvisionMobileNetV3Large(input_shape=(self.size, self.size, 3), classifier_activation=None)
+        load_torchvision_state_dict(model, torchvision_state_dict("mobilenet_v3_large"))
+        got = model.predict(timm_tool.reference_inputs(self.size).astype("float32"), verbose=0)
+        assert np.abs(got - expected).max() < 1e-4
+
+
 @dataclasses.dataclass(frozen=True)
 class LiteLogits:
     """The reference implementation's logits with the real Lite``phi`` checkpoint = ours with the same file."""
@@ -232,6 +275,9 @@ COUNTS = [
     _lite(0, 4.7e6, 4_652_008, 385.19e6), _lite(1, 5.4e6, 5_416_680, 600.19e6, marks=(SLOW,)),
     _lite(2, 6.1e6, 6_092_072, 859.74e6), _lite(3, 8.2e6, 8_197_096, 1383.32e6, marks=(SLOW,)),
     _lite(4, 13.0e6, 13_006_568, 2553.03e6, marks=(SLOW,)),
+    # torchvision 0.29.1's mobilenet_v3_large (torch 2.14.1 CPU, tools/make_segmentation_reference.py): 5,483,032
+    # parameters, 0.2166 G multiply-adds at 224 (FlopCounterMode / 2; ours counts the pooling layers too).
+    Counts("TorchvisionMobileNetV3Large", {}, None, 5_483_032, macs=216.6e6, macs_tolerance=0.01, resolution=224),
 ]
 
 
@@ -284,4 +330,5 @@ PARITY = [
     TimmLogits("MobileNetV4", "medium", 64), TimmLogits("MobileNetV4", "large", 64, marks=(SLOW,)),
     LiteLogits("EfficientNetLite", 0), LiteLogits("EfficientNetLite", 1, marks=(SLOW,)),
     LiteLogits("EfficientNetLite", 2, marks=(SLOW,)),
+    TorchvisionLogits("TorchvisionMobileNetV3Large", 48, marks=(ZOO,)), TorchvisionLogits("TorchvisionMobileNetV3Large", 51),
 ]

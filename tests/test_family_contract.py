@@ -32,14 +32,16 @@ CASES = {
     "EfficientNet": (dict(phi=1, scaling="compound", compound_coefficients=(0.5, 0.5, 1.0)), 64),
     "EfficientNetLite": (dict(phi=0, stages=SHORT_EFFICIENTNET_LITE), 64),
     "EfficientNetV2": (dict(variant="b0", stages=SHORT_EFFICIENTNET_V2), 64),
+    "TorchvisionMobileNetV3Large": (dict(alpha=0.5), 64),
     "Xception": (dict(stages=[kl.Stage("xception_down", 32, preactivate=False), kl.Stage("xception_down", 48),
                               kl.Stage("xception_down", 64), kl.Stage("xception_middle", 64),
                               kl.Stage("xception_down", 96, inner_filters=64), kl.Stage("separable", 128)]), 71),
 }
-ENTRIES = {entry.exports[0]: entry for entry in registry.families()}
+ENTRIES = {entry.exports[0]: entry for entry in registry.families() if entry.task == "classification"}
 BUILDERS = sorted(ENTRIES)
 # The argument each builder calls its classifier dropout (keras.applications' names).
-DROPOUT_ARGUMENT = {"MobileNetV3Small": "dropout_rate", "MobileNetV3Large": "dropout_rate"}
+DROPOUT_ARGUMENT = {"MobileNetV3Small": "dropout_rate", "MobileNetV3Large": "dropout_rate",
+                    "TorchvisionMobileNetV3Large": "dropout_rate"}
 # Our builder -> its keras.applications twin (EfficientNet(phi) and EfficientNetV2(variant) stand for B0's / V2-B0's).
 TWINS = {"MobileNetV1": "MobileNet", "MobileNetV2": "MobileNetV2", "MobileNetV3Small": "MobileNetV3Small",
          "MobileNetV3Large": "MobileNetV3Large", "EfficientNet": "EfficientNetB0", "EfficientNetV2": "EfficientNetV2B0",
@@ -118,7 +120,8 @@ def test_the_registry_entry_matches_the_builder(name):
         assert set(fixed) <= set(parameters), (model_name, fixed)
         assert isinstance(registry.default_resolution(model_name), int) and registry.default_resolution(model_name) >= 32
     assert set(entry.options) <= set(parameters)
-    assert list(parameters)[-1] == "stages" and parameters["weights"].default is None
+    assert list(parameters)[-1] in ("stages", "output_stride") and "stages" in list(parameters)[-2:]
+    assert parameters["weights"].default is None
 
 
 @pytest.mark.zoo
@@ -239,6 +242,11 @@ BAD_ARGUMENTS = {
         (dict(stages=[kl.Stage("inverted_residual", 16, kernel=0)]), r"`stages\[0\]\.kernel"),
         (dict(stages=[kl.Stage("inverted_residual", 16, start_kernel=3)]), r"`stages\[0\]\.start_kernel"),
         (dict(stages=[kl.Stage("universal_inverted_residual", 16, start_kernel=4)]), r"`stages\[0\]\.start_kernel"),
+    ],
+    "TorchvisionMobileNetV3Large": [
+        (dict(weights="imagenet"), "torchvision publishes its ImageNet file outside PyPI"), (dict(alpha=0), "`alpha`"),
+        (dict(output_stride=4), "`output_stride`"), (dict(output_stride=64), "`output_stride`"),
+        (dict(stages=[kl.Stage("inverted_residual", 16, stride=2, dilation=2)]), r"`stages\[0\]\.dilation"),
     ],
     "EfficientNetLite": [
         (dict(phi=3, weights="imagenet"), "no offline ImageNet file exists for Lite3 and Lite4"), (dict(phi=5), "`phi`"),

@@ -1,4 +1,4 @@
-"""Writes tests/data/segmentation_reference.npz: torchvision's LR-ASPP and DeepLabV3 (MobileNetV3-Large) outputs.
+"""Writes tests/data/segmentation_reference.npz: torchvision's LR-ASPP, DeepLabV3 and MobileNetV3-Large outputs.
 
 Run once in a side environment (never a dependency of keras_lightnets). On x86_64 the
 torchvision wheel that imports beside a CPU torch is 0.29.1 with torch 2.14.1:
@@ -18,7 +18,8 @@ batch norms' running statistics are then measured in one training-mode pass (cum
 average, dropout off) over a calibration batch (``calibration_inputs``: the two reference
 images and six seeded noise images at 64 px) and stored too. Stored per model: the state
 dict's keys and shapes, the running statistics, and the logits (``out``, N x 21 x H x W) at an
-even and an odd input size. Printed: each model's parameter count and its multiply-adds at 520 x 520
+even and an odd input size. The classifier ``mobilenet_v3_large`` (1000 classes) is stored the
+same way, its logits (N x 1000) under ``mobilenet_v3_large_{size}_logits``. Printed: each model's parameter count and its multiply-adds at 520 x 520
 (``torch.utils.flop_counter.FlopCounterMode`` / 2), the figures the issue compares against.
 """
 
@@ -29,7 +30,7 @@ import sys
 import numpy as np
 
 OUTPUT = "tests/data/segmentation_reference.npz"
-MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "mobilenet_v3_large")
 SIZES = (48, 51)
 MEAN = np.array((0.485, 0.456, 0.406), np.float32)
 STD = np.array((0.229, 0.224, 0.225), np.float32)
@@ -72,12 +73,16 @@ def _measure_running_statistics(torch, model, images):
 def main():
     import torch
     from torch.utils.flop_counter import FlopCounterMode
+    from torchvision import models
     from torchvision.models import segmentation
 
     tool = _v4_tool()
     stored = {}
     for name in MODELS:
-        model = getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=21).eval()
+        if name == "mobilenet_v3_large":
+            model = models.mobilenet_v3_large(weights=None).eval()
+        else:
+            model = getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=21).eval()
         state = model.state_dict()
         weights = {key: torch.from_numpy(tool.synthetic_tensor(key, tuple(value.shape)))
                    for key, value in state.items() if value.dtype.is_floating_point}
@@ -92,15 +97,17 @@ def main():
         for size in SIZES:
             x = _normalized(torch, tool.reference_inputs(size))
             with torch.no_grad():
-                logits = model(x)["out"].numpy().astype(np.float32)
+                out = model(x)
+                logits = (out if name == "mobilenet_v3_large" else out["out"]).numpy().astype(np.float32)
             stored[f"{name}_{size}_logits"] = logits
             print(f"{name} at {size}: logits {logits.shape}, std {logits.std():.3f}, "
                   f"inputs differ by {np.abs(logits[0] - logits[1]).max():.3f}", file=sys.stderr)
         params = sum(p.numel() for p in model.parameters())
         counter = FlopCounterMode(display=False)
+        size = 224 if name == "mobilenet_v3_large" else 520
         with counter, torch.no_grad():
-            model(torch.zeros(1, 3, 520, 520))
-        print(f"{name}: {params:,} parameters, {counter.get_total_flops() / 2 / 1e9:.4f} G multiply-adds at 520x520",
+            model(torch.zeros(1, 3, size, size))
+        print(f"{name}: {params:,} parameters, {counter.get_total_flops() / 2 / 1e9:.4f} G multiply-adds at {size}x{size}",
               file=sys.stderr)
     np.savez_compressed(OUTPUT, **stored)
 

@@ -37,7 +37,7 @@ def read_state_dict(source):
     return pth.load_state_dict(path)
 
 
-def convert_state_dict(state, model, source="state dict"):
+def convert_state_dict(state, model, source="state dict", layer_name=layer_name, head_modules=HEAD_MODULES):
     """Every tensor of a timm state dict placed into ``model``'s layers (not yet written).
 
     Args:
@@ -46,6 +46,8 @@ def convert_state_dict(state, model, source="state dict"):
             Without a classifier, the state dict's head (``conv_head``,
             ``norm_head``, ``classifier``) is skipped.
         source: What ``state`` came from (for messages).
+        layer_name: ``layer_name(module path) -> our layer name`` (timm's by default).
+        head_modules: The classifier's modules, skipped when the model has no ``predictions`` layer.
 
     Returns:
         dict layer name -> list of arrays in ``layer.get_weights()`` order.
@@ -58,7 +60,7 @@ def convert_state_dict(state, model, source="state dict"):
     grouped = {}
     for key, value in state.items():
         module, _, field = key.rpartition(".")
-        if field == "num_batches_tracked" or (module in HEAD_MODULES and not has_head):
+        if field == "num_batches_tracked" or (module in head_modules and not has_head):
             continue
         name = layer_name(module)
         if name not in names or torch_layout.kind_of(names[name]) is None:

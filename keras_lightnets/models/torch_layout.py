@@ -2,7 +2,7 @@
 
 Convolutions (out, in, kh, kw) -> (kh, kw, in, out); depthwise (channels, 1,
 kh, kw) -> (kh, kw, channels, 1); batch norm weight/bias/running statistics
--> gamma/beta/moving mean/variance; linear (out, in) -> (in, out).
+-> gamma/beta/moving mean/variance; linear (out, in) -> (in, out), or -> (1, 1, in, out) into a 1x1 convolution.
 """
 
 import numpy as np
@@ -47,7 +47,10 @@ def to_keras(kind, fields, use_bias=False):
     elif kind == "dense":
         arrays = [np.transpose(fields["weight"]), fields["bias"]]
     else:
+        weight = np.asarray(fields["weight"])
+        if kind == "conv" and weight.ndim == 2:  # a linear layer held as a 1x1 convolution
+            weight = weight[:, :, None, None]
         axes = (2, 3, 0, 1) if kind == "depthwise" else (2, 3, 1, 0)
-        arrays = [np.transpose(fields["weight"], axes)] + ([fields["bias"]] if use_bias else [])
+        arrays = [np.transpose(weight, axes)] + ([fields["bias"]] if use_bias else [])
     return [np.asarray(array, np.float32) for array in arrays], None
 
