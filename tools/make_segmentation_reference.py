@@ -19,8 +19,9 @@ average, dropout off) over a calibration batch (``calibration_inputs``: the two 
 images and six seeded noise images at 64 px) and stored too. Stored per model: the state
 dict's keys and shapes, the running statistics, and the logits (``out``, N x 21 x H x W) at an
 even and an odd input size. The classifier ``mobilenet_v3_large`` (1000 classes) is stored the
-same way, its logits (N x 1000) under ``mobilenet_v3_large_{size}_logits``. Printed: each model's parameter count and its multiply-adds at 520 x 520
-(``torch.utils.flop_counter.FlopCounterMode`` / 2), the figures the issue compares against.
+same way, its logits (N x 1000) under ``mobilenet_v3_large_{size}_logits``. Printed: each
+model's parameter count and its multiply-adds at 520 x 520 (the classifier: 224 x 224;
+``torch.utils.flop_counter.FlopCounterMode`` / 2), the reference counts of the tests.
 """
 
 import importlib.util

@@ -26,7 +26,7 @@ def block_names(stages, stage_index, repeat, index):
     prefix = f"features_{index + 1}_"
     names, position = {}, 0
     if stage.expansion != 1:
-        names.update(expand=f"block_0_0", expand_bn=f"block_0_1", expand_act=f"block_0_2")
+        names.update(expand="block_0_0", expand_bn="block_0_1", expand_act="block_0_2")
         position = 1
     names.update({role: f"block_{position}_{suffix}" for role, suffix in
                   (("pad", "pad"), ("depthwise", "0"), ("depthwise_bn", "1"), ("depthwise_act", "2"))})
