@@ -21,6 +21,8 @@ from keras_lightnets import validation
 from keras_lightnets.errors import closest
 
 FAMILIES_PACKAGE = "keras_lightnets.models.families"
+# Packages whose modules register themselves: the families, then the dense-prediction heads.
+REGISTERING_PACKAGES = (FAMILIES_PACKAGE, "keras_lightnets.heads")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +68,11 @@ def _discover():
     if _DISCOVERED:
         return
     _DISCOVERED.append(True)
-    package = importlib.import_module(FAMILIES_PACKAGE)
-    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{FAMILIES_PACKAGE}.{module.name}")
+    for name in REGISTERING_PACKAGES:
+        package = importlib.import_module(name)
+        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{name}.{module.name}")
 
 
 def register_family(entry):

@@ -24,6 +24,7 @@ REGISTERING_MODULES = (
     "keras_lightnets.layers.inverted_residual",
     "keras_lightnets.layers.fused_inverted_residual",
     "keras_lightnets.layers.universal_inverted_residual",
+    "keras_lightnets.layers.resize",
     "keras_lightnets.train.schedule",
 )
 

@@ -1,0 +1,109 @@
+"""A head's backbone: built from a registered name or given as a model, and its feature endpoints.
+
+A head reads two kinds of feature map: the backbone's output (its deepest
+features) and, at a shallower stride (8 for LR-ASPP's low branch, 4 for
+DeepLabV3+'s decoder), the output of the first block that reaches it (the
+strided block: torchvision's ``stage_indices`` for its segmentation models).
+Blocks are the ones the builder recorded (:mod:`keras_lightnets.models.blocks`).
+"""
+
+import inspect
+import math
+
+from keras_lightnets import registry, validation
+
+# The stride probe for backbones with unknown input size.
+PROBE_SIZE = 256
+
+
+def build_backbone(backbone, input_shape, output_stride, weights=None):
+    """The backbone model of a head (no classifier, no pooling).
+
+    Args:
+        backbone: A registered classification name (``kl.list_models()``)
+            whose builder takes ``output_stride``, or a Keras model built by
+            a keras_lightnets builder with ``include_top=False``.
+        input_shape: (height, width, channels) for a named backbone (None entries allowed).
+        output_stride: 8, 16 or 32 for a named backbone; for a model, None or
+            the stride it was built with.
+        weights: The named backbone's ``weights`` (None, "imagenet", a file).
+
+    Returns:
+        (backbone model, its output stride).
+
+    Raises:
+        LightnetsError: an unknown name, a backbone without ``output_stride``,
+            a model with a classifier or not built by our builders, a stride it does not have.
+    """
+    import keras
+
+    if isinstance(backbone, str):
+        entry = registry.family_of(backbone)
+        if entry.task != "classification":
+            validation.fail("backbone", backbone, "a classification backbone's name (not a head's)")
+        builder, fixed = registry.builder_of(backbone)
+        if "output_stride" not in inspect.signature(builder).parameters:
+            validation.fail("backbone", backbone, "a backbone whose builder takes output_stride (MobileNetV2/V3/V4, "
+                                                  "EfficientNet, EfficientNet-Lite, TorchvisionMobileNetV3Large)")
+        model = registry.create_model(backbone, include_top=False, input_shape=input_shape, weights=weights,
+                                      output_stride=output_stride)
+        return model, output_stride
+    if not isinstance(backbone, keras.Model):
+        validation.fail("backbone", backbone, "a registered model name or a keras.Model")
+    if weights is not None:
+        validation.fail("backbone_weights", weights, "None when the backbone is a model (it has its weights)")
+    if len(backbone.outputs) != 1 or len(backbone.outputs[0].shape) != 4:
+        validation.fail("backbone", backbone.name, "a model with one 4D feature-map output (include_top=False, pooling=None)")
+    from keras_lightnets.models import blocks
+
+    if not blocks.block_ends(backbone):
+        validation.fail("backbone", backbone.name, "a model built by a keras_lightnets builder (its blocks are recorded)")
+    strides = layer_strides(backbone)
+    stride = strides[backbone.layers[-1].name]
+    if output_stride is not None and output_stride != stride:
+        validation.fail("output_stride", output_stride, f"None or {stride}, the stride of the given backbone "
+                                                        "(build it with output_stride= to change it)")
+    return backbone, stride
+
+
+def layer_strides(model):
+    """Layer name -> output stride (input size / output size, a power of two) of every 4D layer of ``model``."""
+    import keras
+
+    from keras_lightnets.graph import square_input_shape, static_copy
+
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape:
+        shape = square_input_shape(model, PROBE_SIZE)
+    static = static_copy(model, shape)
+    channels_last = keras.config.image_data_format() == "channels_last"
+    rows_in = shape[0] if channels_last else shape[1]
+    strides = {}
+    for layer in static.layers:
+        output = layer.output
+        if not hasattr(output, "shape") or len(output.shape) != 4:
+            continue
+        rows = output.shape[1] if channels_last else output.shape[2]
+        strides[layer.name] = 2 ** round(math.log2(rows_in / rows))
+    return strides
+
+
+def block_endpoint(model, stride, argument):
+    """The name of the first recorded block output of ``model`` at ``stride`` (the stage's strided block).
+
+    Args:
+        model: A backbone built by a keras_lightnets builder.
+        stride: The wanted output stride (power of two).
+        argument: The head's argument that asks for it (named in the error).
+
+    Raises:
+        LightnetsError: no block of ``model`` outputs that stride.
+    """
+    from keras_lightnets.models import blocks
+
+    strides = layer_strides(model)
+    found = [name for name in blocks.block_ends(model) if strides.get(name) == stride]
+    if not found:
+        have = sorted({strides[name] for name in blocks.block_ends(model) if name in strides})
+        validation.fail(argument, stride, f"a stride at which {model.name!r} has a block output ({have})")
+    return found[0]
