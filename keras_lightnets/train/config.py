@@ -6,7 +6,7 @@ import os
 import re
 from typing import Optional
 
-from keras_lightnets import validation
+from keras_lightnets import registry, validation
 from keras_lightnets.data.augment import POLICIES as AUGMENT_POLICIES
 from keras_lightnets.models.catalog import CONVOLUTIONS
 from keras_lightnets.train.test_time_augmentation import POLICIES as TTA_POLICIES
@@ -128,6 +128,8 @@ class TrainConfig:
         check = validation.check_number
         if not isinstance(self.model, str):
             validation.fail("model", self.model, "a name from keras_lightnets.list_models()")
+        if self.model in registry.list_models() and registry.family_of(self.model).task != "classification":
+            validation.fail("model", self.model, "a classification model's name (this engine trains image classifiers)")
         if self.alpha is not None:
             check("alpha", self.alpha, minimum=0.0, exclusive_minimum=True)
         validation.check_choice("convolutions", self.convolutions, CONVOLUTIONS)
