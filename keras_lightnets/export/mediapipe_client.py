@@ -1,4 +1,4 @@
-"""Classifying images with MediaPipe Tasks' ImageClassifier, the on-device client, in a subprocess.
+"""Classifying and segmenting images with MediaPipe Tasks (ImageClassifier, ImageSegmenter) in a subprocess.
 
 MediaPipe's Python API is the same C++ runtime as its Android, iOS and web
 libraries; a file it opens and runs here is what an app gets. The
@@ -7,6 +7,7 @@ classifier runs in a child process that imports only MediaPipe and numpy
 and a crash in the runtime cannot take the caller down. Run as a script::
 
     python mediapipe_client.py MODEL.tflite IMAGES.npy RESULT.json MAX_RESULTS
+    python mediapipe_client.py MODEL.tflite IMAGES.npy RESULT.json segment
 """
 
 import json
@@ -48,6 +49,60 @@ def classify(path, images, max_results=5, timeout=600):
             return json.load(file)
 
 
+def segment(path, images, timeout=600):
+    """MediaPipe Tasks' ImageSegmenter on each image: its category mask.
+
+    Args:
+        path: A ``.tflite`` segmenter with ImageSegmenter metadata.
+        images: uint8-valued (N, H, W, 3) array; the file's own input size avoids any resizing by MediaPipe.
+        timeout: Seconds before the child is killed.
+
+    Returns:
+        dict: ``{"category_masks": uint8 array (N, H, W)}`` (each pixel's class), or
+        ``{"error": message}`` when MediaPipe refused the file or failed.
+    """
+    images = np.asarray(images)
+    with tempfile.TemporaryDirectory() as work:
+        images_path, result_path = os.path.join(work, "images.npy"), os.path.join(work, "result.json")
+        np.save(images_path, np.clip(np.rint(images), 0, 255).astype(np.uint8))
+        command = [sys.executable, "-I", __file__, os.fspath(path), images_path, result_path, "segment"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout} s"}
+        if not os.path.exists(result_path):
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            return {"error": f"exit status {done.returncode}: {tail}"}
+        with open(result_path) as file:
+            result = json.load(file)
+        if "error" in result:
+            return result
+        masks = np.load(result_path + ".npy", allow_pickle=False)
+        return {"category_masks": masks}
+
+
+def _segment_main(model_path, images_path, result_path):
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    images = np.load(images_path)
+    options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=model_path),
+                                           output_category_mask=True, output_confidence_masks=False)
+    try:
+        with vision.ImageSegmenter.create_from_options(options) as segmenter:
+            masks = []
+            for image in images:
+                frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+                masks.append(np.array(segmenter.segment(frame).category_mask.numpy_view(), np.uint8).reshape(image.shape[:2]))
+        np.save(result_path + ".npy", np.stack(masks))
+        result = {"images": len(masks)}
+    except Exception as error:  # noqa: BLE001 - MediaPipe's refusal is the answer reported to the caller
+        result = {"error": f"{type(error).__name__}: {error}"}
+    with open(result_path, "w") as file:
+        json.dump(result, file)
+
+
 def _main(model_path, images_path, result_path, max_results):
     import mediapipe as mp
     from mediapipe.tasks.python import vision
@@ -70,4 +125,7 @@ def _main(model_path, images_path, result_path, max_results):
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if sys.argv[4] == "segment":
+        _segment_main(sys.argv[1], sys.argv[2], sys.argv[3])
+    else:
+        _main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

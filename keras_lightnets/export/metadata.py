@@ -170,6 +170,45 @@ def add_classifier_metadata(path, labels, name, description, channels=3, uint8_i
     return path
 
 
+def add_segmenter_metadata(path, labels, name, description):
+    """Rewrites a segmenter ``.tflite`` file with MediaPipe Tasks' ImageSegmenter metadata (atomically).
+
+    The file's one output is per-pixel probabilities (batch, H, W, classes),
+    so the metadata says no activation; MediaPipe's category mask is each
+    pixel's most probable class and its confidence masks the probabilities.
+
+    Args:
+        path: The ``.tflite`` file (one float32 RGB image input in [0, 255], one probabilities output).
+        labels: Class names, one per class (list of non-empty str), or None (classes by index only).
+        name: Model name stored in the metadata.
+        description: Human-readable description stored in the metadata.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        MissingExtraError: mediapipe is not installed.
+        LightnetsError: bad labels.
+    """
+    if labels is not None and not (labels and all(isinstance(label, str) and label.strip() and "\n" not in label
+                                                  for label in labels)):
+        validation.fail("labels", labels, "None, or a list of non-empty class names without line breaks")
+    metadata_writer = _writers()
+    from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter
+
+    with open(path, "rb") as file:
+        model = bytearray(file.read())
+    writer = image_segmenter.MetadataWriter.create(
+        model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)) if labels else None,
+        activation=image_segmenter.Activation.NONE)
+    writer.writer.add_general_info(name, description)  # replaces the writer's generic "ImageSegmenter"
+    content, _ = writer.populate()
+    del writer
+    gc.collect()
+    atomic_write_bytes(os.fspath(path), bytes(content))
+    return path
+
+
 def metadata_json(path):
     """The metadata of a ``.tflite`` file as JSON text (MediaPipe's displayer), or None when it has none."""
     _writers()

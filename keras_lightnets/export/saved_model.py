@@ -76,7 +76,9 @@ def to_saved_model(
       * ``serving_default``: ``images`` float32 (batch, H, W, C), values as the
         model takes them ([0, 255] for our builders) -> ``probabilities``,
         ``top_k_scores``, ``top_k_classes`` (+ ``top_k_labels`` with
-        ``class_names``); feature extractors return ``features``.
+        ``class_names``); segmenters (:mod:`keras_lightnets.heads`) return
+        per-pixel ``probabilities`` (batch, H, W, classes) and ``class_map``
+        (batch, H, W) int32; feature extractors return ``features``.
       * ``predict_image_bytes``: ``image_bytes`` string (batch,) of encoded
         JPEG/PNG (REST clients send ``{"b64": ...}``; the server decodes the
         base64) -> the same outputs; the graph decodes and resizes.

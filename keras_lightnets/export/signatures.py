@@ -49,15 +49,34 @@ def is_classifier(model):
     return model.layers[-1].name == "predictions" or _ends_with_softmax(model)
 
 
-def model_outputs(model, images, top_k=0, class_names=None):
+def is_segmenter(model):
+    """True for a segmentation network of :mod:`keras_lightnets.heads`: one (batch, H, W, classes) output
+    upsampled to the input by its final :class:`~keras_lightnets.layers.resize.ResizeLike` (+ softmax)."""
+    from keras_lightnets.layers.resize import ResizeLike
+
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 4:
+        return False
+    last = model.layers[-1]
+    return isinstance(last, ResizeLike) or (_ends_with_softmax(model) and isinstance(model.layers[-2], ResizeLike))
+
+
+def model_outputs(model, images, top_k=0, class_names=None, class_map=True):
     """Named outputs of ``model`` on ``images``.
 
     Classifiers give ``probabilities`` (softmax added when the model outputs
     logits) and, with ``top_k`` > 0, ``top_k_scores`` / ``top_k_classes``
-    (and ``top_k_labels`` when ``class_names`` are given). Other models give
-    ``features``.
+    (and ``top_k_labels`` when ``class_names`` are given). Segmenters give
+    per-pixel ``probabilities`` (batch, H, W, classes) and, with ``class_map``,
+    ``class_map`` (batch, H, W) int32, each pixel's most probable class.
+    Other models give ``features``.
     """
     outputs = model(images, training=False)
+    if is_segmenter(model):
+        probabilities = outputs if _ends_with_softmax(model) else tf.nn.softmax(outputs, axis=-1)
+        named = {"probabilities": tf.cast(probabilities, tf.float32)}
+        if class_map:
+            named["class_map"] = tf.argmax(outputs, axis=-1, output_type=tf.int32)
+        return named
     if not is_classifier(model):
         return {"features": outputs}
     probabilities = outputs if _ends_with_softmax(model) else tf.nn.softmax(outputs)

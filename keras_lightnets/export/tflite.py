@@ -143,7 +143,8 @@ def to_tflite_variants(
     archive.track(model)
     archive.add_endpoint(
         SIGNATURE,
-        lambda images: signatures.model_outputs(model, images),
+        # One output: a segmenter's per-pixel probabilities (MediaPipe's ImageSegmenter takes the argmax itself).
+        lambda images: signatures.model_outputs(model, images, class_map=False),
         input_signature=[tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="images")],
     )
     with tempfile.TemporaryDirectory() as saved:
@@ -170,7 +171,8 @@ def to_tflite(
 
     The file has one signature, ``serving_default``: input ``images`` float32
     (batch_size, H, W, C) as the model takes them; output ``probabilities``
-    for classifiers (softmax added to logit models) or ``features``.
+    for classifiers and segmenters (softmax added to logit models; per pixel
+    for segmenters) or ``features``.
 
     Args:
         model: Keras model with a channels-last image input.
