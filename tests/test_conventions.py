@@ -43,6 +43,7 @@ BAD_CONVENTIONS = {
     "se_gate": "hardsigmoid",
     "depthwise_bn": "yes",
     "drop_connect_total": "blocks",
+    "atrous": "timm",
 }
 
 

@@ -6,6 +6,8 @@ from keras_lightnets import validation
 HEAD_BN_EPSILON = 1e-5
 HEAD_BN_MOMENTUM = 0.9
 DEFAULT_INPUT_SHAPE = (None, None, 3)
+# PyTorch's default convolution initializer (kaiming_uniform with a = sqrt(5)): U(+-1/sqrt(fan_in)), torchvision's heads'.
+HEAD_INITIALIZER = {"class_name": "VarianceScaling", "config": {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"}}
 
 
 def check_common(num_classes, activation, input_shape):
@@ -32,11 +34,11 @@ class Head:
 
     def conv(self, filters, kernel, name, use_bias=False, dilation=1):
         return self.layers.Conv2D(filters, kernel, padding="same", dilation_rate=dilation, use_bias=use_bias,
-                                  kernel_initializer="he_normal", data_format=self.data_format, name=name)
+                                  kernel_initializer=HEAD_INITIALIZER, data_format=self.data_format, name=name)
 
     def depthwise(self, kernel, name, dilation=1):
         return self.layers.DepthwiseConv2D(kernel, padding="same", dilation_rate=dilation, use_bias=False,
-                                           depthwise_initializer="he_normal", data_format=self.data_format, name=name)
+                                           depthwise_initializer=HEAD_INITIALIZER, data_format=self.data_format, name=name)
 
     def batch_norm(self, name):
         return self.layers.BatchNormalization(axis=self.axis, epsilon=HEAD_BN_EPSILON, momentum=HEAD_BN_MOMENTUM,

@@ -55,11 +55,11 @@ def LRASPP(backbone, num_classes=21, input_shape=None, output_stride=16, low_str
     low = features.get_layer(backbones.block_endpoint(features, low_stride, "low_stride")).output
     high = features.outputs[0]
     head = common.Head(keras.layers, keras.config.image_data_format())
-    x = head.layers.Conv2D(inter_channels, 1, use_bias=False, data_format=head.data_format, name="classifier_cbr_0")(high)
+    x = head.conv(inter_channels, 1, "classifier_cbr_0")(high)
     x = head.batch_norm("classifier_cbr_1")(x)
     x = head.layers.ReLU(name="classifier_cbr_2")(x)
     s = head.pool(high, "classifier_scale_0")
-    s = head.layers.Conv2D(inter_channels, 1, use_bias=False, data_format=head.data_format, name="classifier_scale_1")(s)
+    s = head.conv(inter_channels, 1, "classifier_scale_1")(s)
     s = head.layers.Activation("sigmoid", name="classifier_scale_2")(s)
     x = head.layers.Multiply(name="classifier_gate")([x, s])
     x = head.resize_like(x, low, "classifier_upsample")

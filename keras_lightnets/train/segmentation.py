@@ -1,0 +1,191 @@
+"""Training segmentation networks: per-pixel cross entropy, mean IoU, in the engine's run directories.
+
+A run directory holds what a classification run's does (see
+:mod:`keras_lightnets.train.engine`): ``config.json``, ``labels.txt``,
+``backup/`` while training (an interrupted run resumes from it when started
+again with the same configuration), ``checkpoints/best.keras`` (highest test
+mean IoU), ``history.csv``, ``model.keras`` (EMA weights when EMA is on) and
+``summary.json`` last. The loss is Keras' sparse cross entropy on logits with
+``ignore_class`` (pixels marked ``IGNORE_INDEX`` count nowhere); the metric
+Keras' ``MeanIoU`` over every class, background included.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from keras_lightnets import labels, validation
+from keras_lightnets.data.mask_folder import IGNORE_INDEX
+from keras_lightnets.train import engine
+
+
+@dataclasses.dataclass
+class SegmentationConfig:
+    """One segmentation run.
+
+    Attributes:
+        run_dir: The run directory.
+        epochs: Full passes over the training scenes (int >= 1).
+        batch_size: Images per step (int >= 1).
+        learning_rate: Peak AdamW rate (> 0), cosine decay to 0 after one warm-up epoch.
+        weight_decay: AdamW decay (>= 0).
+        ema_momentum: Weight EMA momentum in (0, 1), or None for none.
+        precision: "float32" or "mixed_float16" / "mixed_bfloat16".
+        flip: Random horizontal flips of image and mask together (bool).
+        seed: Shuffle and augmentation seed (int).
+        verbose: Keras' fit verbosity (0, 1, 2).
+    """
+
+    run_dir: str = os.path.join("runs", "segmentation")
+    epochs: int = 8
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    ema_momentum: float | None = None
+    precision: str = "float32"
+    flip: bool = True
+    seed: int = 0
+    verbose: int = 2
+
+    def validate(self):
+        validation.check_number("epochs", self.epochs, minimum=1, integer=True)
+        validation.check_number("batch_size", self.batch_size, minimum=1, integer=True)
+        validation.check_number("learning_rate", self.learning_rate, minimum=0.0, exclusive_minimum=True)
+        validation.check_number("weight_decay", self.weight_decay, minimum=0.0)
+        if self.ema_momentum is not None:
+            validation.check_number("ema_momentum", self.ema_momentum, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        validation.check_choice("precision", self.precision, ["float32", "mixed_float16", "mixed_bfloat16"])
+        validation.check_choice("flip", self.flip, [True, False])
+        return self
+
+    def to_dict(self):
+        return {key: value for key, value in dataclasses.asdict(self).items() if key != "run_dir"}
+
+
+def check_data(images, masks, num_classes, argument):
+    """Refuses mismatched images and masks or class ids the model has no output for (before any step)."""
+    import numpy as np
+
+    if images.ndim != 4 or masks.shape != images.shape[:3]:
+        validation.fail(argument, f"images {images.shape} and masks {masks.shape}",
+                        "images (N, H, W, C) with masks (N, H, W) of the same N, H, W")
+    bad = masks[(masks >= num_classes) & (masks != IGNORE_INDEX)]
+    if bad.size:
+        validation.fail(argument, f"a mask holding class {int(bad.max())}",
+                        f"class ids below num_classes={num_classes} (or {IGNORE_INDEX} to ignore a pixel)")
+    return np.asarray(images, np.float32), np.asarray(masks, np.int32)
+
+
+def _batches(images, masks, batch_size, training, seed, flip):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((images, masks))
+    if training:
+        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        if flip:
+            def flipped(image, mask):
+                turn = tf.random.uniform(()) < 0.5
+                return (tf.where(turn, tf.reverse(image, [1]), image), tf.where(turn, tf.reverse(mask, [1]), mask))
+
+            data = data.map(flipped, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def fit_segmentation(model, train, test, config, class_names, overwrite=False):
+    """Trains a segmentation model (logits out) and saves the run; resumes an interrupted one.
+
+    Args:
+        model: A ``keras.Model`` from :mod:`keras_lightnets.heads` with per-pixel logits (``activation=None``).
+        train: (images (N, H, W, C) in [0, 255], masks (N, H, W) class ids).
+        test: The held-out (images, masks).
+        config: :class:`SegmentationConfig`.
+        class_names: One name per class (background first).
+        overwrite: Delete a previous run in ``config.run_dir`` first.
+
+    Returns:
+        :class:`~keras_lightnets.train.engine.FitResult` (summary: test mean IoU and loss, wall time).
+    """
+    import keras
+
+    config.validate()
+    num_classes = model.outputs[0].shape[-1]
+    if len(class_names) != num_classes:
+        validation.fail("class_names", f"{len(class_names)} names", f"{num_classes} names (the model's classes)")
+    x_train, m_train = check_data(*train, num_classes, "train")
+    x_test, m_test = check_data(*test, num_classes, "test")
+    validation.check_number("batch_size", config.batch_size, maximum=len(x_train), integer=True)
+    engine._check_run_dir(config.run_dir, config, overwrite)  # noqa: SLF001 - the engine's own run-directory rule
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(config.precision)
+    steps = len(x_train) // config.batch_size
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, steps * (config.epochs - 1)), warmup_target=config.learning_rate, warmup_steps=steps)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                       use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_INDEX)
+    model.compile(optimizer=optimizer, loss=loss,
+                  metrics=[keras.metrics.MeanIoU(num_classes, name="mean_iou", sparse_y_pred=False, ignore_class=IGNORE_INDEX)])
+    os.makedirs(config.run_dir, exist_ok=True)
+    engine._write_json(os.path.join(config.run_dir, engine.CONFIG), config.to_dict())  # noqa: SLF001
+    labels.write_labels(os.path.join(config.run_dir, labels.LABELS_FILE), list(class_names))
+    callbacks = _callbacks(config)
+    started = time.time()
+    model.fit(_batches(x_train, m_train, config.batch_size, True, config.seed, config.flip), epochs=config.epochs,
+              validation_data=_batches(x_test, m_test, config.batch_size, False, config.seed, False),
+              callbacks=callbacks, verbose=config.verbose)
+    seconds = time.time() - started
+    if config.ema_momentum is not None:
+        model.optimizer.finalize_variable_values(model.trainable_variables)  # the saved model holds the EMA weights
+    test_loss, test_iou = model.evaluate(_batches(x_test, m_test, config.batch_size, False, 0, False), verbose=0)
+    per_class = class_iou(model, x_test, m_test, num_classes, config.batch_size)
+    summary = {
+        "model": model.name, "params": int(model.count_params()), "epochs": config.epochs, "image_size": int(x_train.shape[1]),
+        "test_mean_iou": float(test_iou), "test_loss": float(test_loss), "test_class_iou": per_class,
+        "train_images": int(len(x_train)), "test_images": int(len(x_test)),
+        "train_seconds_this_process": round(seconds, 1), "precision": config.precision, "ema": config.ema_momentum is not None,
+    }
+    engine._save_model(model, os.path.join(config.run_dir, "model.keras"))  # noqa: SLF001
+    engine._write_json(os.path.join(config.run_dir, engine.SUMMARY), summary)  # noqa: SLF001
+    from keras_lightnets.train.history import read_history
+
+    history = read_history(os.path.join(config.run_dir, "history.csv"))
+    if config.verbose:
+        print(f"[lightnets] finished: {model.name}, {config.epochs} epochs, {seconds:.0f} s of training in this process; "
+              f"test mean IoU {test_iou:.4f} ({len(x_test)} held-out images); run directory {config.run_dir}", flush=True)
+    return engine.FitResult(model, summary, config.run_dir, history)
+
+
+def _callbacks(config):
+    import keras
+
+    from keras_lightnets.train.history import EpochHistory, TestSetNames
+
+    callbacks = [TestSetNames(), keras.callbacks.BackupAndRestore(os.path.join(config.run_dir, "backup"), double_checkpoint=True)]
+    if config.ema_momentum is not None:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(EpochHistory(os.path.join(config.run_dir, "history.csv")))
+    callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(config.run_dir, "checkpoints", "best.keras"),
+                                                     monitor="test_mean_iou", mode="max", save_best_only=True))
+    return callbacks
+
+
+def class_iou(model, images, masks, num_classes, batch_size=32):
+    """IoU of each class on ``images`` (pixels marked ``IGNORE_INDEX`` left out); None for a class absent from both."""
+    import numpy as np
+
+    predicted = np.concatenate([model.predict(images[i:i + batch_size], verbose=0).argmax(-1)
+                                for i in range(0, len(images), batch_size)])
+    keep = masks != IGNORE_INDEX
+    result = []
+    for index in range(num_classes):
+        truth, guess = (masks == index) & keep, (predicted == index) & keep
+        union = int((truth | guess).sum())
+        result.append(None if union == 0 else float((truth & guess).sum() / union))
+    return result
+
+
+def read_summary(run_dir):
+    """The ``summary.json`` of a finished segmentation run."""
+    with open(os.path.join(run_dir, engine.SUMMARY)) as handle:
+        return json.load(handle)
