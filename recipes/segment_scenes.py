@@ -61,15 +61,16 @@ def main(argv=None):
     weights = None if args.backbone_weights == "none" else args.backbone_weights
     common = dict(backbone=args.backbone, num_classes=len(class_names), input_shape=(args.image_size, args.image_size, 3),
                   output_stride=args.output_stride, backbone_weights=weights)
-    if args.head == "lraspp":
-        model = kl.LRASPP(**common)
-    else:
-        model = kl.DeepLabV3(**common, decoder=args.head == "deeplabv3plus", separable=args.head == "deeplabv3plus")
+
+    def build():
+        if args.head == "lraspp":
+            return kl.LRASPP(**common)
+        return kl.DeepLabV3(**common, decoder=args.head == "deeplabv3plus", separable=args.head == "deeplabv3plus")
     run_dir = args.output_dir or os.path.join("runs", f"{args.head}_{args.backbone}_{data_name}")
     config = SegmentationConfig(run_dir=run_dir, epochs=args.epochs, batch_size=args.batch_size,
                                 learning_rate=args.learning_rate, ema_momentum=args.ema, precision=args.precision,
                                 seed=args.seed)
-    fit_segmentation(model, train, test, config, class_names, overwrite=args.overwrite)
+    fit_segmentation(build, train, test, config, class_names, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,14 @@ def _photos():
                              for photo in photos])).astype("float32")
 
 
-@pytest.fixture(scope="module", params=["lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large"])
+# Each network's tests share one worker (its conversion is made once); DeepLabV3's run in the slow set.
+SEGMENTER_PARAMS = [
+    pytest.param("lraspp_mobilenet_v3_large", marks=pytest.mark.xdist_group("segmenter_lraspp")),
+    pytest.param("deeplabv3_mobilenet_v3_large", marks=[pytest.mark.xdist_group("segmenter_deeplabv3"), pytest.mark.slow]),
+]
+
+
+@pytest.fixture(scope="module", params=SEGMENTER_PARAMS)
 def segmenter(request):
     model = kl.create_model(request.param, input_shape=(SIZE, SIZE, 3))
     load_torchvision_state_dict(model, torchvision_state_dict(request.param))
@@ -66,7 +73,7 @@ def test_saved_model_returns_the_class_map_and_probabilities_in_a_tensorflow_onl
 
 
 @needs_vulkan
-@pytest.mark.parametrize("quantization", [None, "fp16"])
+@pytest.mark.parametrize("quantization", [None, pytest.param("fp16", marks=pytest.mark.slow)])
 def test_tflite_runs_fully_on_the_gpu_accelerator(segmenter, converted, quantization):
     """Bilinear resizes, the pooled branches and the atrous convolutions all delegated."""
     model, photos, logits = segmenter
@@ -105,3 +112,15 @@ def test_a_segmenter_without_metadata_is_refused_by_mediapipe(converted):
 def test_bad_labels_are_refused(converted):
     with pytest.raises(kl.LightnetsError, match="`labels`"):
         metadata.add_segmenter_metadata(converted[None], ["ok", ""], "name", "description")
+
+
+@needs_vulkan
+@pytest.mark.slow
+def test_int8_runs_fully_on_the_gpu_accelerator(segmenter, tmp_path):
+    """Calibrated on the photos; every op of the integer graph delegated (agreement: see docs/segmentation.md)."""
+    model, photos, logits = segmenter
+    path = str(tmp_path / "int8.tflite")
+    to_tflite_variants(model, {"int8": path}, representative_data=photos)
+    check = litert.gpu_check(path, images=photos, runs=1)
+    assert check.ran, check.error
+    assert check.fully_accelerated, "some int8 ops fell back to the CPU"

@@ -97,7 +97,7 @@ def _toy_data(count, seed):
 def test_the_trainer_learns_and_keeps_the_run_directory(tmp_path):
     run_dir = str(tmp_path / "run")
     config = SegmentationConfig(run_dir=run_dir, epochs=4, batch_size=16, learning_rate=3e-3, verbose=0)
-    result = fit_segmentation(_tiny_segmenter(), _toy_data(96, 0), _toy_data(32, 1), config, ["background", "bright", "dark"])
+    result = fit_segmentation(_tiny_segmenter, _toy_data(96, 0), _toy_data(32, 1), config, ["background", "bright", "dark"])
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     assert summary["test_mean_iou"] == result.summary["test_mean_iou"]
     history = result.history
@@ -106,7 +106,7 @@ def test_the_trainer_learns_and_keeps_the_run_directory(tmp_path):
         assert os.path.exists(os.path.join(run_dir, name)), name
     assert not os.path.exists(os.path.join(run_dir, "backup"))
     with pytest.raises(kl.LightnetsError, match="`output_dir`"):  # a finished run is not trained over
-        fit_segmentation(_tiny_segmenter(), _toy_data(96, 0), _toy_data(32, 1), config, ["background", "bright", "dark"])
+        fit_segmentation(_tiny_segmenter, _toy_data(96, 0), _toy_data(32, 1), config, ["background", "bright", "dark"])
 
 
 def test_bad_data_is_refused_before_any_step(tmp_path):
@@ -114,12 +114,45 @@ def test_bad_data_is_refused_before_any_step(tmp_path):
     images, masks = _toy_data(16, 0)
     masks[3, 0, 0] = 5
     with pytest.raises(kl.LightnetsError, match="`train`.*class 5"):
-        fit_segmentation(_tiny_segmenter(), (images, masks), _toy_data(8, 1), config, ["a", "b", "c"])
+        fit_segmentation(_tiny_segmenter, (images, masks), _toy_data(8, 1), config, ["a", "b", "c"])
     with pytest.raises(kl.LightnetsError, match="`test`"):
-        fit_segmentation(_tiny_segmenter(), _toy_data(16, 0), (images[:4], masks[:4, :40]), config, ["a", "b", "c"])
-    with pytest.raises(kl.LightnetsError, match="`class_names`"):
-        fit_segmentation(_tiny_segmenter(), _toy_data(16, 0), _toy_data(8, 1), config, ["a", "b"])
+        fit_segmentation(_tiny_segmenter, _toy_data(16, 0), (images[:4], masks[:4, :40]), config, ["a", "b", "c"])
+    with pytest.raises(kl.LightnetsError, match="`train`.*class 2"):  # two names: class 2 has no output
+        fit_segmentation(_tiny_segmenter, _toy_data(16, 0), _toy_data(8, 1), config, ["a", "b"])
+    with pytest.raises(kl.LightnetsError, match="`build`"):
+        fit_segmentation(_tiny_segmenter(), _toy_data(16, 0), _toy_data(8, 1), config, ["a", "b", "c"])
     with pytest.raises(kl.LightnetsError, match="`epochs`"):
-        fit_segmentation(_tiny_segmenter(), _toy_data(16, 0), _toy_data(8, 1),
+        fit_segmentation(_tiny_segmenter, _toy_data(16, 0), _toy_data(8, 1),
                          SegmentationConfig(run_dir=config.run_dir, epochs=0), ["a", "b", "c"])
     assert not os.path.exists(config.run_dir)
+
+
+def test_an_interrupted_run_resumes_and_mixed_precision_trains(tmp_path, monkeypatch):
+    import keras
+
+    from keras_lightnets.train import segmentation
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt("killed after the second epoch")
+
+    run_dir = str(tmp_path / "run")
+    config = SegmentationConfig(run_dir=run_dir, epochs=3, batch_size=16, learning_rate=3e-3, verbose=0,
+                                precision="mixed_float16", ema_momentum=0.9)
+    callbacks = segmentation._callbacks
+    monkeypatch.setattr(segmentation, "_callbacks", lambda config: callbacks(config) + [Interrupt()])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
+        assert os.path.isdir(os.path.join(run_dir, "backup")) and not os.path.exists(os.path.join(run_dir, "summary.json"))
+        monkeypatch.undo()
+        changed = SegmentationConfig(**{**config.to_dict(), "run_dir": run_dir, "epochs": 4})
+        with pytest.raises(kl.LightnetsError, match="changed: epochs"):
+            fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), changed, ["background", "bright", "dark"])
+        result = fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
+        assert [int(row["epoch"]) for row in result.history] == [0, 1, 2]
+        assert result.model.layers[-1].compute_dtype == "float16" and result.summary["ema"]
+        assert np.isfinite(result.summary["test_loss"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -92,11 +92,13 @@ def _batches(images, masks, batch_size, training, seed, flip):
     return data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 
-def fit_segmentation(model, train, test, config, class_names, overwrite=False):
+def fit_segmentation(build, train, test, config, class_names, overwrite=False):
     """Trains a segmentation model (logits out) and saves the run; resumes an interrupted one.
 
     Args:
-        model: A ``keras.Model`` from :mod:`keras_lightnets.heads` with per-pixel logits (``activation=None``).
+        build: ``build() -> keras.Model``, a network of :mod:`keras_lightnets.heads` with per-pixel
+            logits (``activation=None``); called once the seed and the precision policy are set
+            (a mixed-precision network must be built under its policy).
         train: (images (N, H, W, C) in [0, 255], masks (N, H, W) class ids).
         test: The held-out (images, masks).
         config: :class:`SegmentationConfig`.
@@ -109,15 +111,19 @@ def fit_segmentation(model, train, test, config, class_names, overwrite=False):
     import keras
 
     config.validate()
-    num_classes = model.outputs[0].shape[-1]
-    if len(class_names) != num_classes:
-        validation.fail("class_names", f"{len(class_names)} names", f"{num_classes} names (the model's classes)")
+    if not callable(build) or isinstance(build, keras.Model):
+        validation.fail("build", build, "a function that builds the network (e.g. lambda: kl.LRASPP(...))")
+    num_classes = len(class_names)
+    validation.check_number("class_names", num_classes, minimum=2, integer=True)
     x_train, m_train = check_data(*train, num_classes, "train")
     x_test, m_test = check_data(*test, num_classes, "test")
     validation.check_number("batch_size", config.batch_size, maximum=len(x_train), integer=True)
     engine._check_run_dir(config.run_dir, config, overwrite)  # noqa: SLF001 - the engine's own run-directory rule
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
+    model = build()
+    if model.outputs[0].shape[-1] != num_classes:
+        validation.fail("class_names", f"{num_classes} names", f"{model.outputs[0].shape[-1]} names (the model's classes)")
     steps = len(x_train) // config.batch_size
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(1, steps * (config.epochs - 1)), warmup_target=config.learning_rate, warmup_steps=steps)
