@@ -66,7 +66,8 @@ def _add_profile(commands, help_text):
         help="square input resolution in pixels (>= the model's minimum: 32, or 71 for xception); "
         "default: the model's own resolution",
     )
-    prof.add_argument("--classes", type=int, default=1000, metavar="N", help="classifier outputs (>= 1, default 1000)")
+    prof.add_argument("--classes", type=int, default=None, metavar="N",
+                      help="classifier outputs (>= 1, default 1000); a segmenter's classes per pixel (default 21)")
     prof.add_argument("--no-top", action="store_true", help="profile the feature extractor without the classifier")
     prof.add_argument("--layers", action="store_true", help="also print one row per layer that has parameters or MACs")
     prof.add_argument(
@@ -179,8 +180,18 @@ def _profile(args):
     import keras_lightnets as kl
     from keras_lightnets.registry import default_resolution
 
+    from keras_lightnets import validation
+    from keras_lightnets.registry import family_of
+
     size = args.input_size or default_resolution(args.model)
-    model = kl.create_model(args.model, classes=args.classes, include_top=not args.no_top, input_shape=(size, size, 3))
+    if family_of(args.model).task == "segmentation":  # a head on its backbone: no classifier to drop
+        if args.no_top:
+            validation.fail("no_top", True, "False for a segmentation model (it has no classifier)")
+        extra = {} if args.classes is None else {"num_classes": args.classes}
+        model = kl.create_model(args.model, input_shape=(size, size, 3), **extra)
+    else:
+        model = kl.create_model(args.model, classes=1000 if args.classes is None else args.classes,
+                                include_top=not args.no_top, input_shape=(size, size, 3))
     result = kl.profile(model)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))

@@ -26,6 +26,15 @@ def test_profile_json_and_options(capsys):
     assert result["input_shape"] == [96, 96, 3] and result["separable_pairs"] == 17
 
 
+def test_profile_of_a_segmenter(capsys):
+    assert main(["profile", "lraspp_mobilenet_v3_large", "--input-size", "64", "--classes", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "lraspp_mobilenet_v3_large" and result["input_shape"] == [64, 64, 3]
+    assert {tuple(row["output_shape"]) for row in result["layers"] if row["name"] == "upsample"} == {(64, 64, 5)}
+    assert main(["profile", "lraspp_mobilenet_v3_large", "--no-top"]) == 2
+    assert "`no_top`" in capsys.readouterr().err
+
+
 def test_bad_input_exits_2_with_one_line(capsys):
     assert main(["profile", "resnet50"]) == 2
     assert "`name`" in capsys.readouterr().err

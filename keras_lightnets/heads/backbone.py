@@ -14,6 +14,15 @@ from keras_lightnets import registry, validation
 
 # The stride probe for backbones with unknown input size.
 PROBE_SIZE = 256
+# torchvision's segmentation backbone (its registry name) and the short form its models are named with.
+TORCHVISION_BACKBONE = "mobilenet_v3_large_torchvision"
+
+
+def short_name(backbone):
+    """The backbone's part of a head's model name (torchvision's configuration: ``lraspp_mobilenet_v3_large``)."""
+    if not isinstance(backbone, str):
+        return backbone.name
+    return "mobilenet_v3_large" if backbone == TORCHVISION_BACKBONE else backbone
 
 
 def build_backbone(backbone, input_shape, output_stride, weights=None):

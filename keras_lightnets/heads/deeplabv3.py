@@ -15,8 +15,9 @@ mobile DeepLab). Layers carry torchvision's module paths
 from keras_lightnets import registry, validation
 from keras_lightnets.heads import backbone as backbones
 from keras_lightnets.heads import common
+from keras_lightnets.heads.backbone import short_name as _backbone_name
 
-TORCHVISION_BACKBONE = "mobilenet_v3_large_torchvision"
+TORCHVISION_BACKBONE = backbones.TORCHVISION_BACKBONE
 TORCHVISION_SIZE = 520
 ASPP_CHANNELS = 256
 DECODER_CHANNELS = 48
@@ -90,7 +91,7 @@ def DeepLabV3(backbone, num_classes=21, input_shape=None, output_stride=16, atro
             x = head.layers.ReLU(name="classifier_3")(x)
     logits = head.conv(num_classes, 1, "classifier_4", use_bias=True)(x)
     kind = "deeplabv3plus" if decoder else "deeplabv3"
-    default = f"{kind}_{backbone if isinstance(backbone, str) else backbone.name}"
+    default = f"{kind}_{_backbone_name(backbone)}"
     return common.finish(features, head, logits, activation, name or default)
 
 

@@ -12,8 +12,9 @@ upsampled to the input. Layers carry torchvision's module paths
 from keras_lightnets import registry, validation
 from keras_lightnets.heads import backbone as backbones
 from keras_lightnets.heads import common
+from keras_lightnets.heads.backbone import short_name as _backbone_name
 
-TORCHVISION_BACKBONE = "mobilenet_v3_large_torchvision"
+TORCHVISION_BACKBONE = backbones.TORCHVISION_BACKBONE
 TORCHVISION_SIZE = 520
 
 
@@ -66,7 +67,7 @@ def LRASPP(backbone, num_classes=21, input_shape=None, output_stride=16, low_str
     low_logits = head.conv(num_classes, 1, "classifier_low_classifier", use_bias=True)(low)
     high_logits = head.conv(num_classes, 1, "classifier_high_classifier", use_bias=True)(x)
     logits = head.layers.Add(name="classifier_add")([low_logits, high_logits])
-    default = f"lraspp_{backbone if isinstance(backbone, str) else backbone.name}"
+    default = f"lraspp_{_backbone_name(backbone)}"
     return common.finish(features, head, logits, activation, name or default)
 
 
