@@ -1,5 +1,6 @@
 """Segmentation data (Fashion-MNIST scenes, image + mask folders) and the segmentation trainer."""
 
+import importlib.util
 import json
 import os
 
@@ -156,3 +157,28 @@ def test_an_interrupted_run_resumes_and_mixed_precision_trains(tmp_path, monkeyp
         assert np.isfinite(result.summary["test_loss"])
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@needs_fashion
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None, reason="MediaPipe Tasks is not installed")
+def test_mediapipe_segments_held_out_scenes_like_the_trained_keras_model(tmp_path):
+    from keras_lightnets.export import metadata, mediapipe_client, to_tflite_variants
+
+    train, (images, masks) = scenes.load_fashion_scenes(size=64, train_count=768, test_count=64)
+
+    def build():  # EfficientNet-Lite0's ImageNet weights, installed offline by the setup
+        return kl.LRASPP("efficientnet_lite0", num_classes=len(scenes.CLASS_NAMES), input_shape=(64, 64, 3),
+                         backbone_weights="imagenet")
+
+    config = SegmentationConfig(run_dir=str(tmp_path / "run"), epochs=3, batch_size=32, learning_rate=1e-3, verbose=0)
+    result = fit_segmentation(build, train, (images, masks), config, list(scenes.CLASS_NAMES))
+    background_only = np.mean(masks == 0) / len(scenes.CLASS_NAMES)  # mean IoU of predicting background everywhere
+    assert result.summary["test_mean_iou"] > 2 * background_only, result.summary
+    path = str(tmp_path / "scenes.tflite")
+    to_tflite_variants(result.model, {None: path})
+    metadata.add_segmenter_metadata(path, list(scenes.CLASS_NAMES), "lraspp_scenes", "test")
+    segmented = mediapipe_client.segment(path, images)
+    assert "error" not in segmented, segmented
+    expected = result.model.predict(images.astype("float32"), verbose=0).argmax(-1)
+    assert np.mean(segmented["category_masks"] == expected) >= 0.99
