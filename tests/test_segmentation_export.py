@@ -124,3 +124,18 @@ def test_int8_runs_fully_on_the_gpu_accelerator(segmenter, tmp_path):
     check = litert.gpu_check(path, images=photos, runs=1)
     assert check.ran, check.error
     assert check.fully_accelerated, "some int8 ops fell back to the CPU"
+
+
+@needs_mediapipe
+@pytest.mark.slow
+def test_the_export_command_writes_segmenter_metadata_and_per_pixel_agreement(segmenter, tmp_path):
+    from keras_lightnets.export.report import export_and_measure
+
+    model, photos, logits = segmenter
+    rows = export_and_measure(model, str(tmp_path / "saved"), str(tmp_path / "tflite"), quantizations=(None,),
+                              sample_images=photos, gpu=False, log=lambda message: None, class_names=LABELS)
+    assert [row.kind for row in rows] == ["saved_model", "fp32"]
+    assert all(row.top1_agreement > 0.999 for row in rows), rows
+    described = json.loads(metadata.metadata_json(rows[1].path))
+    assert described["subgraph_metadata"][0]["custom_metadata"][0]["name"] == "SEGMENTER_METADATA"
+    assert "semantic segmenter over 21 classes" in described["description"]

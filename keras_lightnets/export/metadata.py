@@ -123,11 +123,12 @@ def available():
     return importlib.util.find_spec("mediapipe") is not None
 
 
-def describe(name, classes, height, width, channels, kind, uint8_input=False):
-    """The description stored in a classifier file's metadata."""
+def describe(name, classes, height, width, channels, kind, uint8_input=False, task="classifier"):
+    """The description stored in a classifier's (or, ``task="segmenter"``, a segmenter's) file metadata."""
     pixels = "uint8" if uint8_input else "float32"
-    return (f"{name}: image classifier over {classes} classes, {height}x{width} {'RGB' if channels == 3 else 'grayscale'} "
-            f"{pixels} pixels in [0, 255] in, probabilities out ({kind} TFLite file written by keras_lightnets).")
+    what, out = ("image classifier", "probabilities") if task == "classifier" else ("semantic segmenter", "per-pixel probabilities")
+    return (f"{name}: {what} over {classes} classes, {height}x{width} {'RGB' if channels == 3 else 'grayscale'} "
+            f"{pixels} pixels in [0, 255] in, {out} out ({kind} TFLite file written by keras_lightnets).")
 
 
 def add_classifier_metadata(path, labels, name, description, channels=3, uint8_input=False):
@@ -170,7 +171,7 @@ def add_classifier_metadata(path, labels, name, description, channels=3, uint8_i
     return path
 
 
-def add_segmenter_metadata(path, labels, name, description):
+def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
     """Rewrites a segmenter ``.tflite`` file with MediaPipe Tasks' ImageSegmenter metadata (atomically).
 
     The file's one output is per-pixel probabilities (batch, H, W, classes),
@@ -182,6 +183,7 @@ def add_segmenter_metadata(path, labels, name, description):
         labels: Class names, one per class (list of non-empty str), or None (classes by index only).
         name: Model name stored in the metadata.
         description: Human-readable description stored in the metadata.
+        uint8_input: Whether the input tensor is uint8 (no normalization then).
 
     Returns:
         ``path``.
@@ -199,7 +201,8 @@ def add_segmenter_metadata(path, labels, name, description):
     with open(path, "rb") as file:
         model = bytearray(file.read())
     writer = image_segmenter.MetadataWriter.create(
-        model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)) if labels else None,
+        model, [] if uint8_input else [0.0], [] if uint8_input else [1.0],
+        metadata_writer.Labels().add(list(labels)) if labels else None,
         activation=image_segmenter.Activation.NONE)
     writer.writer.add_general_info(name, description)  # replaces the writer's generic "ImageSegmenter"
     content, _ = writer.populate()

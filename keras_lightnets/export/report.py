@@ -29,7 +29,7 @@ class ExportRow:
         path: Where it was written.
         size_mb: Size on disk in MB (SavedModel: all files).
         max_abs_diff: Largest absolute output difference against Keras.
-        top1_agreement: Share of images whose top-1 class matches Keras.
+        top1_agreement: Share of images (a segmenter: of pixels) whose most probable class matches Keras.
         cpu_ms: LiteRT CPU (XNNPACK, 2 threads) median latency, batch 1.
         gpu_fully_accelerated: Every op ran on LiteRT's GPU accelerator.
         gpu_ms: GPU accelerator median latency, batch 1.
@@ -73,9 +73,10 @@ def _size_mb(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files) / 1e6
 
 
-def _compare(got, expected):
+def _compare(got, expected, output_name="probabilities"):
+    """(max |diff|, agreement of the most probable class: per image for a classifier, per pixel for a segmenter)."""
     diff = float(np.abs(got - expected).max())
-    agreement = float(np.mean(got.argmax(-1) == expected.argmax(-1))) if got.ndim == 2 else float("nan")
+    agreement = float(np.mean(got.argmax(-1) == expected.argmax(-1))) if output_name == "probabilities" else float("nan")
     return diff, agreement
 
 
@@ -97,8 +98,8 @@ def export_and_measure(
         log: Progress printer.
         class_names: The classifier's class names (the SavedModel's ``top_k_labels``, the TFLite metadata's labels).
         int8_io: "float" or "uint8": the interface of the int8 file (see :func:`~keras_lightnets.export.tflite.to_tflite_variants`).
-        metadata: TFLite metadata for MediaPipe Tasks on classifier files: True, False, or "auto" (when the
-            ``mediapipe`` extra is installed).
+        metadata: TFLite metadata for MediaPipe Tasks (ImageClassifier, or ImageSegmenter for
+            segmenters) on the files: True, False, or "auto" (when the ``mediapipe`` extra is installed).
 
     Returns:
         list of :class:`ExportRow`.
@@ -115,7 +116,7 @@ def export_and_measure(
     loaded = load_in_fresh_process(saved, images=sample_images)
     scale = float(np.abs(expected).max())
     rows.append(ExportRow("saved_model", saved, _size_mb(saved), *_compare(
-        loaded["outputs"][f"serving_default/{output_name}"], expected), output_scale=scale))
+        loaded["outputs"][f"serving_default/{output_name}"], expected, output_name), output_scale=scale))
     paths = {q: os.path.join(tflite_dir, f"{model.name}_{TFLITE_NAMES[q]}.tflite") for q in quantizations}
     log(f"converting to TFLite ({', '.join(TFLITE_NAMES[q] for q in quantizations)}) ...")
     to_tflite_variants(model, paths, representative_data=representative_data, image_size=image_size, int8_io=int8_io)
@@ -123,6 +124,12 @@ def export_and_measure(
         log("adding MediaPipe Tasks metadata (normalization, labels) to the TFLite files ...")
         for quantization, path in paths.items():
             uint8_input = quantization == "int8" and int8_io == "uint8"
+            if signatures.is_segmenter(model):
+                tflite_metadata.add_segmenter_metadata(
+                    path, class_names, model.name, tflite_metadata.describe(
+                        model.name, expected.shape[-1], height, width, channels, TFLITE_NAMES[quantization], uint8_input,
+                        task="segmenter"), uint8_input=uint8_input)
+                continue
             tflite_metadata.add_classifier_metadata(
                 path, class_names, model.name, tflite_metadata.describe(model.name, expected.shape[-1], height, width,
                                                                          channels, TFLITE_NAMES[quantization], uint8_input),
@@ -130,7 +137,7 @@ def export_and_measure(
     for quantization, path in paths.items():
         runtime = litert.load(path)
         row = ExportRow(TFLITE_NAMES[quantization], path, _size_mb(path),
-                        *_compare(runtime(sample_images)[output_name], expected), cpu_ms=runtime.latency_ms(),
+                        *_compare(runtime(sample_images)[output_name], expected, output_name), cpu_ms=runtime.latency_ms(),
                         output_scale=scale)
         if gpu and litert.vulkan_driver_present():
             log(f"running {os.path.basename(path)} on the LiteRT GPU accelerator ...")
