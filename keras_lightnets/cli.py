@@ -103,7 +103,7 @@ def _add_export(commands, help_text):
     calibration.add_argument(
         "--calibration-dataset", default=None, metavar="NAME",
         help="real images for int8 calibration and the parity checks, from a dataset's training split: "
-             "digits | fashion_mnist | folder:PATH | a prepared tfds name (up to 200 images)",
+             "digits | fashion_mnist | scenes (the segmentation scenes) | folder:PATH | a prepared tfds name (up to 200 images)",
     )
     calibration.add_argument("--calibration-dir", default=None,
                              help="folder of real JPEG/PNG images for int8 calibration and parity checks (up to 200 used)")
@@ -232,6 +232,11 @@ def _dataset_images(name, data_dir, height, width, channels, limit=200):
     if height != width:
         validation.fail("--calibration-dataset", name,
                         f"a model with a square input (this one takes {height}x{width}); use --calibration-dir")
+    if name == "scenes":  # the segmentation scenes' training split (keras_lightnets.data.scenes)
+        from keras_lightnets.data import fashion_mnist, scenes
+
+        (items, item_labels), _ = fashion_mnist.load_fashion_mnist(data_dir)
+        return scenes.compose(items, item_labels, limit, height, seed=0)[0].astype(np.float32)
     dataset = data_lib.load_dataset(name, data_dir, image_size=height, channels=channels)
     batches = data_lib.make_batches(dataset.train, height, min(limit, dataset.train_size), dataset.num_classes,
                                     training=False, cache=False)
@@ -265,7 +270,7 @@ def _export(args):
     from keras_lightnets.labels import resolve_labels
 
     class_names = None
-    if len(model.outputs) == 1 and len(model.output_shape) == 2:
+    if len(model.outputs) == 1 and (len(model.output_shape) == 2 or signatures.is_segmenter(model)):
         class_names = resolve_labels(args.labels, model.output_shape[-1],
                                      model_path=args.model if args.model.endswith(".keras") else None,
                                      imagenet_weights=args.weights == "imagenet")

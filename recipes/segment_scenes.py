@@ -35,7 +35,14 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default=None)
     parser.add_argument("--overwrite", action="store_true")
+    from keras_lightnets.train.flags import add_logs_flag, run_quietly
+
+    add_logs_flag(parser)
     args = parser.parse_args(argv)
+    return run_quietly("segment", args, argv, lambda: run(parser, args))
+
+
+def run(parser, args):
 
     import keras_lightnets as kl
     from keras_lightnets.train.segmentation import SegmentationConfig, fit_segmentation
@@ -70,7 +77,7 @@ def main(argv=None):
     config = SegmentationConfig(run_dir=run_dir, epochs=args.epochs, batch_size=args.batch_size,
                                 learning_rate=args.learning_rate, ema_momentum=args.ema, precision=args.precision,
                                 seed=args.seed)
-    fit_segmentation(build, train, test, config, class_names, overwrite=args.overwrite)
+    return fit_segmentation(build, train, test, config, class_names, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

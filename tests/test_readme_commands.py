@@ -28,6 +28,8 @@ CHAIN = (
 FINE_TUNE = ("python recipes/train_mobilenet_v1.py --dataset fashion_mnist", "python recipes/finetune.py --backbone runs/fm")
 PHONE = ("python recipes/finetune.py --dataset folder:photos", "lightnets export runs/efficientnet_lite0_photos_finetune")
 TRAINING = ("recipes/train_mobilenet_v1.py", "recipes/prune.py", "recipes/qat.py", "recipes/finetune.py")
+SEGMENT = ("python recipes/segment_scenes.py", "lightnets export runs/lraspp_efficientnet_lite0_scenes")
+SHORT_SEGMENTATION = ["--train-scenes", "256", "--test-scenes", "64"]  # with --epochs 1: what a test can afford
 
 
 def readme_commands():
@@ -55,8 +57,8 @@ def argv(command, shorten):
     if program in ("python", ".venv/bin/python"):
         head = [sys.executable, str(ROOT / rest[0])]
         rest = rest[1:]
-        if shorten and any(command.find(script) >= 0 for script in TRAINING):
-            rest = rest + ["--epochs", "1"]
+        if shorten and any(command.find(script) >= 0 for script in TRAINING + ("recipes/segment_scenes.py",)):
+            rest = rest + ["--epochs", "1"] + (SHORT_SEGMENTATION if "segment_scenes" in command else [])
     elif program in ("lightnets", ".venv/bin/lightnets"):
         head = [sys.executable, "-m", "keras_lightnets.cli"]
     else:
@@ -177,6 +179,22 @@ def test_the_readme_fine_tunes_on_a_folder_and_mediapipe_classifies_with_the_exp
     assert classified.returncode == 0, classified.stderr[-2000:]
     name, score = classified.stdout.split()[-2:]
     assert name in ("cat", "coffee") and 0.0 <= float(score) <= 1.0
+
+
+@pytest.mark.slow
+def test_the_readme_segments_scenes_and_exports_for_mediapipe(tmp_path):
+    segment, export = (find(prefix) for prefix in SEGMENT)
+    done = run(segment, tmp_path, shorten=True)
+    check_quiet(done)
+    result = tmp_path / "runs" / "lraspp_efficientnet_lite0_scenes"
+    assert "test mean IoU" in done.stdout and (result / "model.keras").exists()
+    assert (result / "labels.txt").read_text().split()[:2] == ["background", "t-shirt/top"]
+    done = run(export, tmp_path, shorten=True)
+    check_quiet(done)
+    table = done.stdout.splitlines()
+    assert [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
+    assert "adding MediaPipe Tasks metadata" in done.stderr
+    assert all(row.split()[6] == "yes" for row in table[2:]), table  # every op on the GPU accelerator
 
 
 def test_every_readme_command_names_a_real_recipe_or_command():

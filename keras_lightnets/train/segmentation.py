@@ -139,7 +139,7 @@ def fit_segmentation(build, train, test, config, class_names, overwrite=False):
     started = time.time()
     model.fit(_batches(x_train, m_train, config.batch_size, True, config.seed, config.flip), epochs=config.epochs,
               validation_data=_batches(x_test, m_test, config.batch_size, False, config.seed, False),
-              callbacks=callbacks, verbose=config.verbose)
+              callbacks=callbacks, verbose=config.verbose, shuffle=False)
     seconds = time.time() - started
     if config.ema_momentum is not None:
         model.optimizer.finalize_variable_values(model.trainable_variables)  # the saved model holds the EMA weights
