@@ -29,7 +29,8 @@ FINE_TUNE = ("python recipes/train_mobilenet_v1.py --dataset fashion_mnist", "py
 PHONE = ("python recipes/finetune.py --dataset folder:photos", "lightnets export runs/efficientnet_lite0_photos_finetune")
 TRAINING = ("recipes/train_mobilenet_v1.py", "recipes/prune.py", "recipes/qat.py", "recipes/finetune.py")
 SEGMENT = ("python recipes/segment_scenes.py", "lightnets export runs/lraspp_efficientnet_lite0_scenes")
-SHORT_SEGMENTATION = ["--train-scenes", "256", "--test-scenes", "64"]  # with --epochs 1: what a test can afford
+# What a test can afford (about 2 minutes), enough for the int8 file's per-pixel agreement check (>= 0.9).
+SHORT_SEGMENTATION = ["--epochs", "2", "--train-scenes", "1024", "--test-scenes", "64"]
 
 
 def readme_commands():
@@ -58,7 +59,7 @@ def argv(command, shorten):
         head = [sys.executable, str(ROOT / rest[0])]
         rest = rest[1:]
         if shorten and any(command.find(script) >= 0 for script in TRAINING + ("recipes/segment_scenes.py",)):
-            rest = rest + ["--epochs", "1"] + (SHORT_SEGMENTATION if "segment_scenes" in command else [])
+            rest = rest + (SHORT_SEGMENTATION if "segment_scenes" in command else ["--epochs", "1"])
     elif program in ("lightnets", ".venv/bin/lightnets"):
         head = [sys.executable, "-m", "keras_lightnets.cli"]
     else:
@@ -194,7 +195,7 @@ def test_the_readme_segments_scenes_and_exports_for_mediapipe(tmp_path):
     table = done.stdout.splitlines()
     assert [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
     assert "adding MediaPipe Tasks metadata" in done.stderr
-    assert all(row.split()[6] == "yes" for row in table[2:]), table  # every op on the GPU accelerator
+    assert all(row.split()[5] == "yes" for row in table[2:]), table  # every op on the GPU accelerator
 
 
 def test_every_readme_command_names_a_real_recipe_or_command():
