@@ -19,6 +19,25 @@ import tempfile
 import numpy as np
 
 
+def _run_child(path, images, task, timeout, read=None):
+    """Runs this file as a child on ``images`` (``task``: max results or "segment"); its result dict or an error."""
+    images = np.asarray(images)
+    with tempfile.TemporaryDirectory() as work:
+        images_path, result_path = os.path.join(work, "images.npy"), os.path.join(work, "result.json")
+        np.save(images_path, np.clip(np.rint(images), 0, 255).astype(np.uint8))
+        command = [sys.executable, "-I", __file__, os.fspath(path), images_path, result_path, str(task)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout} s"}
+        if not os.path.exists(result_path):
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            return {"error": f"exit status {done.returncode}: {tail}"}
+        with open(result_path) as file:
+            result = json.load(file)
+        return result if read is None or "error" in result else read(result_path)
+
+
 def classify(path, images, max_results=5, timeout=600):
     """MediaPipe Tasks' ImageClassifier on each image.
 
@@ -33,20 +52,7 @@ def classify(path, images, max_results=5, timeout=600):
         dict: ``{"categories": [[(index, name, score), ...] per image]}`` best first, or
         ``{"error": message}`` when MediaPipe refused the file or failed.
     """
-    images = np.asarray(images)
-    with tempfile.TemporaryDirectory() as work:
-        images_path, result_path = os.path.join(work, "images.npy"), os.path.join(work, "result.json")
-        np.save(images_path, np.clip(np.rint(images), 0, 255).astype(np.uint8))
-        command = [sys.executable, "-I", __file__, os.fspath(path), images_path, result_path, str(max_results)]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout} s"}
-        if not os.path.exists(result_path):
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            return {"error": f"exit status {done.returncode}: {tail}"}
-        with open(result_path) as file:
-            return json.load(file)
+    return _run_child(path, images, max_results, timeout)
 
 
 def segment(path, images, timeout=600):
@@ -61,24 +67,8 @@ def segment(path, images, timeout=600):
         dict: ``{"category_masks": uint8 array (N, H, W)}`` (each pixel's class), or
         ``{"error": message}`` when MediaPipe refused the file or failed.
     """
-    images = np.asarray(images)
-    with tempfile.TemporaryDirectory() as work:
-        images_path, result_path = os.path.join(work, "images.npy"), os.path.join(work, "result.json")
-        np.save(images_path, np.clip(np.rint(images), 0, 255).astype(np.uint8))
-        command = [sys.executable, "-I", __file__, os.fspath(path), images_path, result_path, "segment"]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {timeout} s"}
-        if not os.path.exists(result_path):
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            return {"error": f"exit status {done.returncode}: {tail}"}
-        with open(result_path) as file:
-            result = json.load(file)
-        if "error" in result:
-            return result
-        masks = np.load(result_path + ".npy", allow_pickle=False)
-        return {"category_masks": masks}
+    return _run_child(path, images, "segment", timeout,
+                      read=lambda result_path: {"category_masks": np.load(result_path + ".npy", allow_pickle=False)})
 
 
 def _segment_main(model_path, images_path, result_path):
