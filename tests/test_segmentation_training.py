@@ -128,7 +128,7 @@ def test_bad_data_is_refused_before_any_step(tmp_path):
     assert not os.path.exists(config.run_dir)
 
 
-def test_an_interrupted_run_resumes_and_mixed_precision_trains(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes(tmp_path, monkeypatch):
     import keras
 
     from keras_lightnets.train import segmentation
@@ -139,24 +139,32 @@ def test_an_interrupted_run_resumes_and_mixed_precision_trains(tmp_path, monkeyp
                 raise KeyboardInterrupt("killed after the second epoch")
 
     run_dir = str(tmp_path / "run")
-    config = SegmentationConfig(run_dir=run_dir, epochs=3, batch_size=16, learning_rate=3e-3, verbose=0,
-                                precision="mixed_float16", ema_momentum=0.9)
+    config = SegmentationConfig(run_dir=run_dir, epochs=3, batch_size=16, learning_rate=3e-3, verbose=0, ema_momentum=0.9)
     callbacks = segmentation._callbacks
     monkeypatch.setattr(segmentation, "_callbacks", lambda config: callbacks(config) + [Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
+    assert os.path.isdir(os.path.join(run_dir, "backup")) and not os.path.exists(os.path.join(run_dir, "summary.json"))
+    monkeypatch.undo()
+    changed = SegmentationConfig(**{**config.to_dict(), "run_dir": run_dir, "epochs": 4})
+    with pytest.raises(kl.LightnetsError, match="changed: epochs"):
+        fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), changed, ["background", "bright", "dark"])
+    result = fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
+    assert [int(row["epoch"]) for row in result.history] == [0, 1, 2] and result.summary["ema"]
+
+
+@pytest.mark.slow
+def test_mixed_precision_builds_the_network_under_its_policy(tmp_path):
+    import keras
+
+    config = SegmentationConfig(run_dir=str(tmp_path / "run"), epochs=1, batch_size=16, verbose=0, precision="mixed_float16")
     try:
-        with pytest.raises(KeyboardInterrupt):
-            fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
-        assert os.path.isdir(os.path.join(run_dir, "backup")) and not os.path.exists(os.path.join(run_dir, "summary.json"))
-        monkeypatch.undo()
-        changed = SegmentationConfig(**{**config.to_dict(), "run_dir": run_dir, "epochs": 4})
-        with pytest.raises(kl.LightnetsError, match="changed: epochs"):
-            fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), changed, ["background", "bright", "dark"])
-        result = fit_segmentation(_tiny_segmenter, _toy_data(48, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
-        assert [int(row["epoch"]) for row in result.history] == [0, 1, 2]
-        assert result.model.layers[-1].compute_dtype == "float16" and result.summary["ema"]
-        assert np.isfinite(result.summary["test_loss"])
+        result = fit_segmentation(_tiny_segmenter, _toy_data(32, 0), _toy_data(16, 1), config, ["background", "bright", "dark"])
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    assert result.model.get_layer("classifier_cbr_0").compute_dtype == "float16"
+    assert result.model.layers[-1].compute_dtype == "float32"  # the logits leave in float32 for the loss
+    assert np.isfinite(result.summary["test_loss"])
 
 
 @needs_fashion

@@ -58,10 +58,10 @@ class Head:
     def pool(self, x, name):
         return self.layers.GlobalAveragePooling2D(data_format=self.data_format, keepdims=True, name=name)(x)
 
-    def resize_like(self, x, reference, name):
+    def resize_like(self, x, reference, name, dtype=None):
         from keras_lightnets.layers.resize import ResizeLike
 
-        return ResizeLike(data_format=self.data_format, name=name)([x, reference])
+        return ResizeLike(data_format=self.data_format, name=name, dtype=dtype)([x, reference])
 
 
 def finish(backbone, head, logits, activation, name):
@@ -70,7 +70,9 @@ def finish(backbone, head, logits, activation, name):
 
     from keras_lightnets.models import blocks
 
-    outputs = head.resize_like(logits, backbone.inputs[0], "upsample")
+    policy = keras.config.dtype_policy()  # under mixed precision the logits leave in float32 (a stable loss)
+    outputs = head.resize_like(logits, backbone.inputs[0], "upsample",
+                               dtype="float32" if policy.compute_dtype != policy.variable_dtype else None)
     if activation is not None:
         outputs = head.layers.Activation(activation, dtype="float32", name="probabilities")(outputs)
     model = keras.Model(backbone.inputs, outputs, name=name)
