@@ -12,12 +12,37 @@ _PROBE_SIZE = 256
 _SKIPPED = (keras.layers.ZeroPadding2D, keras.layers.InputLayer)
 
 
-def endpoint_names(model, strides=DEFAULT_STRIDES):
-    """Names of the last layer producing each output stride.
+def layer_strides(model):
+    """Layer name -> output stride of every layer of ``model`` with a 4D output, in graph order.
 
-    The stride of a layer is input size / output size (rounded to a power
-    of two), measured on a symbolic probe input, so models with ``None``
+    The stride of a layer is input size / output size (rounded to a power of
+    two), measured on a symbolic probe input, so models with ``None``
     spatial dimensions work too.
+
+    Args:
+        model: Functional image model with one input.
+
+    Returns:
+        dict layer name -> int.
+    """
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape:
+        shape = square_input_shape(model, _PROBE_SIZE)
+    static = static_copy(model, shape)
+    channels_last = keras.config.image_data_format() == "channels_last"
+    rows_in = shape[0] if channels_last else shape[1]
+    strides = {}
+    for layer in static.layers:
+        output = layer.output
+        if not hasattr(output, "shape") or len(output.shape) != 4:
+            continue
+        rows = output.shape[1] if channels_last else output.shape[2]
+        strides[layer.name] = 2 ** round(math.log2(rows_in / rows))
+    return strides
+
+
+def endpoint_names(model, strides=DEFAULT_STRIDES):
+    """Names of the last layer producing each output stride (see :func:`layer_strides`).
 
     Args:
         model: Functional image model (e.g. a builder with include_top=False).
@@ -29,20 +54,10 @@ def endpoint_names(model, strides=DEFAULT_STRIDES):
     for stride in strides:
         if isinstance(stride, bool) or not isinstance(stride, int) or stride < 2 or stride & (stride - 1):
             validation.fail("strides", strides, "powers of two >= 2, e.g. (4, 8, 16, 32)")
-    shape = tuple(model.inputs[0].shape[1:])
-    if None in shape:
-        shape = square_input_shape(model, _PROBE_SIZE)
-    static = static_copy(model, shape)
-    rows_in = shape[0] if keras.config.image_data_format() == "channels_last" else shape[1]
     found = {}
-    for layer in static.layers:
-        output = layer.output
-        if isinstance(layer, _SKIPPED) or not hasattr(output, "shape") or len(output.shape) != 4:
-            continue
-        rows = output.shape[1] if keras.config.image_data_format() == "channels_last" else output.shape[2]
-        stride = 2 ** round(math.log2(rows_in / rows))
-        if stride in strides:
-            found[stride] = layer.name
+    for name, stride in layer_strides(model).items():
+        if stride in strides and not isinstance(model.get_layer(name), _SKIPPED):
+            found[stride] = name
     missing = [s for s in strides if s not in found]
     if missing:
         validation.fail("strides", strides, f"strides the model produces; {model.name!r} has no stride {missing}")

@@ -13,6 +13,7 @@ import keras_lightnets as kl
 from family_references import timm_tool, torchvision_outputs, torchvision_state_dict
 from helpers import assert_depends_on_input, images, randomize, run, trainable_count
 from keras_lightnets.heads import backbone as backbones
+from keras_lightnets.features import layer_strides
 from keras_lightnets.heads import common
 from keras_lightnets.layers.resize import ResizeLike
 from keras_lightnets.model_files import load_keras_model
@@ -64,7 +65,7 @@ def _nearest(self, inputs):
 def _last_block_endpoint(model, stride, argument):
     from keras_lightnets.models import blocks
 
-    strides = backbones.layer_strides(model)
+    strides = layer_strides(model)
     return [name for name in blocks.block_ends(model) if strides.get(name) == stride][-1]
 
 

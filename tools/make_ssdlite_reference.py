@@ -24,24 +24,15 @@ training-mode pass over a calibration batch (the two reference images and six no
 Printed: trainable parameters and multiply-adds of backbone + head at 320 (FlopCounterMode / 2).
 """
 
-import importlib.util
-import os
 import sys
 
 import numpy as np
+from make_segmentation_reference import _v4_tool  # tools/ is the script's folder: the same V4 tool loader
 
 OUTPUT = "tests/data/ssdlite_reference.npz"
 SIZE = 320
 ANCHOR_STEP = 4
 NUM_CLASSES = 91
-
-
-def _v4_tool():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_mobilenet_v4_reference.py")
-    spec = importlib.util.spec_from_file_location("mobilenet_v4_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def reference_inputs(size=SIZE):

@@ -21,6 +21,12 @@ LAYOUT = ("Expected layout: <root>/images/<name>.jpg|.png plus <root>/masks/<nam
 IGNORE_INDEX = 255  # a mask value that marks pixels no loss or metric counts (unlabelled borders)
 
 
+def largest_unknown_class(masks, num_classes):
+    """The largest class id in ``masks`` that is neither below ``num_classes`` nor ``IGNORE_INDEX``, or None."""
+    bad = masks[(masks >= num_classes) & (masks != IGNORE_INDEX)]
+    return int(bad.max()) if bad.size else None
+
+
 def _pairs(root):
     images_dir, masks_dir = os.path.join(root, "images"), os.path.join(root, "masks")
     if not os.path.isdir(images_dir) or not os.path.isdir(masks_dir):
@@ -76,10 +82,10 @@ def load_split(root, num_classes, size=None):
         if image.shape[:2] != mask.shape:
             validation.fail("mask", mask_path, f"the size of its image {image_path} ({image.shape[1]}x{image.shape[0]}), "
                                                f"not {mask.shape[1]}x{mask.shape[0]}")
-        bad = mask[(mask >= num_classes) & (mask != IGNORE_INDEX)]
-        if bad.size:
+        bad = largest_unknown_class(mask, num_classes)
+        if bad is not None:
             validation.fail("mask", mask_path, f"class ids below num_classes={num_classes} (or {IGNORE_INDEX} to ignore "
-                                               f"a pixel); it holds {int(bad.max())}")
+                                               f"a pixel); it holds {bad}")
         if size is not None:
             from PIL import Image
 

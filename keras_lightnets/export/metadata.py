@@ -131,6 +131,12 @@ def describe(name, classes, height, width, channels, kind, uint8_input=False, ta
             f"{pixels} pixels in [0, 255] in, {out} out ({kind} TFLite file written by keras_lightnets).")
 
 
+def _check_labels(labels):
+    if labels is not None and not (labels and all(isinstance(label, str) and label.strip() and "\n" not in label
+                                                  for label in labels)):
+        validation.fail("labels", labels, "None, or a list of non-empty class names without line breaks")
+
+
 def add_classifier_metadata(path, labels, name, description, channels=3, uint8_input=False):
     """Rewrites a classifier ``.tflite`` file with MediaPipe Tasks' metadata (atomically).
 
@@ -149,9 +155,7 @@ def add_classifier_metadata(path, labels, name, description, channels=3, uint8_i
         MissingExtraError: mediapipe is not installed.
         LightnetsError: bad labels or channels.
     """
-    if labels is not None and not (labels and all(isinstance(label, str) and label.strip() and "\n" not in label
-                                                  for label in labels)):
-        validation.fail("labels", labels, "None, or a list of non-empty class names without line breaks")
+    _check_labels(labels)
     validation.check_choice("channels", channels, [1, 3])
     metadata_writer = _writers()
     color = metadata_writer.metadata_fb.ColorSpaceType
@@ -192,9 +196,7 @@ def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
         MissingExtraError: mediapipe is not installed.
         LightnetsError: bad labels.
     """
-    if labels is not None and not (labels and all(isinstance(label, str) and label.strip() and "\n" not in label
-                                                  for label in labels)):
-        validation.fail("labels", labels, "None, or a list of non-empty class names without line breaks")
+    _check_labels(labels)
     metadata_writer = _writers()
     from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter
 

@@ -8,12 +8,9 @@ Blocks are the ones the builder recorded (:mod:`keras_lightnets.models.blocks`).
 """
 
 import inspect
-import math
 
 from keras_lightnets import registry, validation
 
-# The stride probe for backbones with unknown input size.
-PROBE_SIZE = 256
 # torchvision's segmentation backbone (its registry name) and the short form its models are named with.
 TORCHVISION_BACKBONE = "mobilenet_v3_large_torchvision"
 
@@ -67,34 +64,14 @@ def build_backbone(backbone, input_shape, output_stride, weights=None):
 
     if not blocks.block_ends(backbone):
         validation.fail("backbone", backbone.name, "a model built by a keras_lightnets builder (its blocks are recorded)")
+    from keras_lightnets.features import layer_strides
+
     strides = layer_strides(backbone)
     stride = strides[backbone.layers[-1].name]
     if output_stride is not None and output_stride != stride:
         validation.fail("output_stride", output_stride, f"None or {stride}, the stride of the given backbone "
                                                         "(build it with output_stride= to change it)")
     return backbone, stride
-
-
-def layer_strides(model):
-    """Layer name -> output stride (input size / output size, a power of two) of every 4D layer of ``model``."""
-    import keras
-
-    from keras_lightnets.graph import square_input_shape, static_copy
-
-    shape = tuple(model.inputs[0].shape[1:])
-    if None in shape:
-        shape = square_input_shape(model, PROBE_SIZE)
-    static = static_copy(model, shape)
-    channels_last = keras.config.image_data_format() == "channels_last"
-    rows_in = shape[0] if channels_last else shape[1]
-    strides = {}
-    for layer in static.layers:
-        output = layer.output
-        if not hasattr(output, "shape") or len(output.shape) != 4:
-            continue
-        rows = output.shape[1] if channels_last else output.shape[2]
-        strides[layer.name] = 2 ** round(math.log2(rows_in / rows))
-    return strides
 
 
 def block_endpoint(model, stride, argument):
@@ -108,6 +85,7 @@ def block_endpoint(model, stride, argument):
     Raises:
         LightnetsError: no block of ``model`` outputs that stride.
     """
+    from keras_lightnets.features import layer_strides
     from keras_lightnets.models import blocks
 
     strides = layer_strides(model)
@@ -116,3 +94,15 @@ def block_endpoint(model, stride, argument):
         have = sorted({strides[name] for name in blocks.block_ends(model) if name in strides})
         validation.fail(argument, stride, f"a stride at which {model.name!r} has a block output ({have})")
     return found[0]
+
+
+def low_features(model, output_stride, low_stride):
+    """The output tensor of ``model``'s block at ``low_stride`` (a head's low-level branch).
+
+    Raises:
+        LightnetsError: ``low_stride`` is not below the backbone's ``output_stride``, or no block outputs it.
+    """
+    if low_stride >= output_stride:
+        validation.fail("low_stride", low_stride, f"a stride below the backbone's output stride {output_stride}")
+    return model.get_layer(block_endpoint(model, low_stride, "low_stride")).output
+

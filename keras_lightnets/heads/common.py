@@ -1,6 +1,11 @@
 """What the segmentation heads share: argument checks, torchvision's head batch norm, the final upsampling."""
 
-from keras_lightnets import validation
+from keras_lightnets import registry, validation
+from keras_lightnets.heads.backbone import TORCHVISION_BACKBONE
+from keras_lightnets.models.spec import OUTPUT_STRIDES
+
+# torchvision's segmentation models are trained and counted at 520 x 520.
+TORCHVISION_SIZE = 520
 
 # torchvision's heads use nn.BatchNorm2d's defaults (the backbone's are 1e-3 / 0.01).
 HEAD_BN_EPSILON = 1e-5
@@ -22,6 +27,31 @@ def check_common(num_classes, activation, input_shape):
             or any(d is not None and d < 32 for d in shape[:2]) or shape[2] is None):
         validation.fail("input_shape", input_shape, "(height, width, channels) with height/width None or >= 32")
     return tuple(shape)
+
+
+def check_strides(backbone, output_stride, low_stride=None, low_strides=()):
+    """Refuses an output stride or low-level stride no backbone can give (before anything is built).
+
+    ``output_stride`` may be None only for a given backbone model (its own stride);
+    ``low_stride`` (None: the head reads no low-level features) must be one of
+    ``low_strides`` and below ``output_stride``.
+    """
+    if isinstance(backbone, str) or output_stride is not None:
+        validation.check_choice("output_stride", output_stride, list(OUTPUT_STRIDES))
+    if low_stride is None:
+        return
+    validation.check_choice("low_stride", low_stride, list(low_strides))
+    if output_stride is not None and low_stride >= output_stride:
+        validation.fail("low_stride", low_stride, f"a stride below output_stride={output_stride}")
+
+
+def register_head(module, builder, generic_name, torchvision_name):
+    """Registers a head's names: ``generic_name`` (pass ``backbone=``) and torchvision's configuration."""
+    registry.register_family(registry.FamilyEntry(
+        f"{module}:{builder}", (generic_name, torchvision_name),
+        lambda name: {"backbone": TORCHVISION_BACKBONE} if name == torchvision_name else {},
+        lambda name: TORCHVISION_SIZE, exports=(builder,), task="segmentation",
+    ))
 
 
 class Head:

@@ -12,13 +12,10 @@ mobile DeepLab). Layers carry torchvision's module paths
 ``deeplabv3_mobilenet_v3_large`` loads torchvision's state dicts.
 """
 
-from keras_lightnets import registry, validation
+from keras_lightnets import validation
 from keras_lightnets.heads import backbone as backbones
 from keras_lightnets.heads import common
-from keras_lightnets.heads.backbone import short_name as _backbone_name
 
-TORCHVISION_BACKBONE = backbones.TORCHVISION_BACKBONE
-TORCHVISION_SIZE = 520
 ASPP_CHANNELS = 256
 DECODER_CHANNELS = 48
 
@@ -57,8 +54,7 @@ def DeepLabV3(backbone, num_classes=21, input_shape=None, output_stride=16, atro
     import keras
 
     shape = common.check_common(num_classes, activation, input_shape)
-    if isinstance(backbone, str) or output_stride is not None:
-        validation.check_choice("output_stride", output_stride, [8, 16, 32])
+    common.check_strides(backbone, output_stride)
     if (not isinstance(atrous_rates, (tuple, list)) or len(atrous_rates) != 3
             or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in atrous_rates)):
         validation.fail("atrous_rates", atrous_rates, "3 ints >= 1, e.g. (12, 24, 36)")
@@ -66,17 +62,13 @@ def DeepLabV3(backbone, num_classes=21, input_shape=None, output_stride=16, atro
     validation.check_choice("separable", separable, [True, False])
     validation.check_rate("dropout", dropout)
     if decoder:
-        validation.check_choice("low_stride", low_stride, [4, 8])
-        if output_stride is not None and low_stride >= output_stride:
-            validation.fail("low_stride", low_stride, f"a stride below output_stride={output_stride}")
+        common.check_strides(backbone, output_stride, low_stride, (4, 8))
     features, stride = backbones.build_backbone(backbone, shape, output_stride, backbone_weights)
     head = common.Head(keras.layers, keras.config.image_data_format())
     high = features.outputs[0]
     x = _aspp(head, high, atrous_rates, separable, dropout)
     if decoder:
-        if low_stride >= stride:
-            validation.fail("low_stride", low_stride, f"a stride below the backbone's output stride {stride}")
-        low = features.get_layer(backbones.block_endpoint(features, low_stride, "low_stride")).output
+        low = backbones.low_features(features, stride, low_stride)
         low = head.conv_bn_relu(low, DECODER_CHANNELS, 1, "decoder_project")
         x = head.resize_like(x, low, "decoder_upsample")
         x = head.layers.Concatenate(axis=head.axis, name="decoder_concat")([x, low])
@@ -91,7 +83,7 @@ def DeepLabV3(backbone, num_classes=21, input_shape=None, output_stride=16, atro
             x = head.layers.ReLU(name="classifier_3")(x)
     logits = head.conv(num_classes, 1, "classifier_4", use_bias=True)(x)
     kind = "deeplabv3plus" if decoder else "deeplabv3"
-    default = f"{kind}_{_backbone_name(backbone)}"
+    default = f"{kind}_{backbones.short_name(backbone)}"
     return common.finish(features, head, logits, activation, name or default)
 
 
@@ -111,8 +103,4 @@ def _aspp(head, x, rates, separable, dropout):
     return head.layers.Dropout(dropout, name="classifier_0_project_3")(x) if dropout > 0 else x
 
 
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:DeepLabV3", ("deeplabv3", "deeplabv3_mobilenet_v3_large"),
-    lambda name: {"backbone": TORCHVISION_BACKBONE} if name == "deeplabv3_mobilenet_v3_large" else {},
-    lambda name: TORCHVISION_SIZE, exports=("DeepLabV3",), task="segmentation",
-))
+common.register_head(__name__, "DeepLabV3", "deeplabv3", "deeplabv3_mobilenet_v3_large")

@@ -9,13 +9,9 @@ upsampled to the input. Layers carry torchvision's module paths
 :func:`keras_lightnets.models.torchvision_weights.load_torchvision_state_dict`.
 """
 
-from keras_lightnets import registry, validation
+from keras_lightnets import validation
 from keras_lightnets.heads import backbone as backbones
 from keras_lightnets.heads import common
-from keras_lightnets.heads.backbone import short_name as _backbone_name
-
-TORCHVISION_BACKBONE = backbones.TORCHVISION_BACKBONE
-TORCHVISION_SIZE = 520
 
 
 def LRASPP(backbone, num_classes=21, input_shape=None, output_stride=16, low_stride=8, inter_channels=128,
@@ -49,11 +45,9 @@ def LRASPP(backbone, num_classes=21, input_shape=None, output_stride=16, low_str
 
     shape = common.check_common(num_classes, activation, input_shape)
     validation.check_number("inter_channels", inter_channels, minimum=1, integer=True)
-    _check_strides(output_stride, low_stride, backbone)
+    common.check_strides(backbone, output_stride, low_stride, (4, 8, 16))
     features, stride = backbones.build_backbone(backbone, shape, output_stride, backbone_weights)
-    if low_stride >= stride:
-        validation.fail("low_stride", low_stride, f"a stride below the backbone's output stride {stride}")
-    low = features.get_layer(backbones.block_endpoint(features, low_stride, "low_stride")).output
+    low = backbones.low_features(features, stride, low_stride)
     high = features.outputs[0]
     head = common.Head(keras.layers, keras.config.image_data_format())
     x = head.conv(inter_channels, 1, "classifier_cbr_0")(high)
@@ -67,21 +61,8 @@ def LRASPP(backbone, num_classes=21, input_shape=None, output_stride=16, low_str
     low_logits = head.conv(num_classes, 1, "classifier_low_classifier", use_bias=True)(low)
     high_logits = head.conv(num_classes, 1, "classifier_high_classifier", use_bias=True)(x)
     logits = head.layers.Add(name="classifier_add")([low_logits, high_logits])
-    default = f"lraspp_{_backbone_name(backbone)}"
+    default = f"lraspp_{backbones.short_name(backbone)}"
     return common.finish(features, head, logits, activation, name or default)
 
 
-def _check_strides(output_stride, low_stride, backbone):
-    if isinstance(backbone, str) or output_stride is not None:
-        validation.check_choice("output_stride", output_stride, [8, 16, 32])
-    if isinstance(low_stride, bool) or low_stride not in (4, 8, 16):
-        validation.fail("low_stride", low_stride, "4, 8 or 16")
-    if output_stride is not None and low_stride >= output_stride:
-        validation.fail("low_stride", low_stride, f"a stride below output_stride={output_stride}")
-
-
-registry.register_family(registry.FamilyEntry(
-    f"{__name__}:LRASPP", ("lraspp", "lraspp_mobilenet_v3_large"),
-    lambda name: {"backbone": TORCHVISION_BACKBONE} if name == "lraspp_mobilenet_v3_large" else {},
-    lambda name: TORCHVISION_SIZE, exports=("LRASPP",), task="segmentation",
-))
+common.register_head(__name__, "LRASPP", "lraspp", "lraspp_mobilenet_v3_large")

@@ -101,8 +101,23 @@ def load_timm_state_dict(model, source):
     Raises:
         CheckpointError (a ValueError): see :func:`convert_state_dict`, and unreadable files.
     """
+    return load_state_dict(model, source)
+
+
+def load_state_dict(model, source, layer_name=layer_name, head_modules=HEAD_MODULES):
+    """Loads a PyTorch state dict into ``model`` by module path (all or nothing): :func:`convert_state_dict`, then written.
+
+    Args:
+        model: A model whose layers carry the state dict's module paths.
+        source: A mapping name -> array, or a ``.safetensors`` / ``.pth`` file.
+        layer_name: ``layer_name(module path) -> our layer name``.
+        head_modules: The classifier's modules, skipped when the model has no ``predictions`` layer.
+
+    Returns:
+        ``model``.
+    """
     label = source if isinstance(source, (str, os.PathLike)) else "state dict"
-    placed = convert_state_dict(read_state_dict(source), model, label)
+    placed = convert_state_dict(read_state_dict(source), model, label, layer_name=layer_name, head_modules=head_modules)
     for name, arrays in placed.items():
         model.get_layer(name).set_weights(arrays)
     return model

@@ -9,8 +9,6 @@ layer is our ``logits`` 1x1 convolution. All or nothing, as for timm's files
 (:mod:`keras_lightnets.models.timm_weights`).
 """
 
-import os
-
 from keras_lightnets.models import timm_weights
 
 # torchvision module -> our layer, where the name is not the module path.
@@ -44,9 +42,4 @@ def load_torchvision_state_dict(model, source):
         CheckpointError (a ValueError): a tensor without a home or of the wrong
             shape, a layer left unfilled, an unreadable file.
     """
-    label = source if isinstance(source, (str, os.PathLike)) else "state dict"
-    state = timm_weights.read_state_dict(source)
-    placed = timm_weights.convert_state_dict(state, model, label, layer_name=layer_name, head_modules=HEAD_MODULES)
-    for name, arrays in placed.items():
-        model.get_layer(name).set_weights(arrays)
-    return model
+    return timm_weights.load_state_dict(model, source, layer_name=layer_name, head_modules=HEAD_MODULES)

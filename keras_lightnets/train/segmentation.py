@@ -16,7 +16,7 @@ import os
 import time
 
 from keras_lightnets import labels, validation
-from keras_lightnets.data.mask_folder import IGNORE_INDEX
+from keras_lightnets.data.mask_folder import IGNORE_INDEX, largest_unknown_class
 from keras_lightnets.train import engine
 
 
@@ -70,9 +70,9 @@ def check_data(images, masks, num_classes, argument):
     if images.ndim != 4 or masks.shape != images.shape[:3]:
         validation.fail(argument, f"images {images.shape} and masks {masks.shape}",
                         "images (N, H, W, C) with masks (N, H, W) of the same N, H, W")
-    bad = masks[(masks >= num_classes) & (masks != IGNORE_INDEX)]
-    if bad.size:
-        validation.fail(argument, f"a mask holding class {int(bad.max())}",
+    bad = largest_unknown_class(masks, num_classes)
+    if bad is not None:
+        validation.fail(argument, f"a mask holding class {bad}",
                         f"class ids below num_classes={num_classes} (or {IGNORE_INDEX} to ignore a pixel)")
     return np.asarray(images, np.float32), np.asarray(masks, np.int32)
 
@@ -135,7 +135,7 @@ def fit_segmentation(build, train, test, config, class_names, overwrite=False):
     os.makedirs(config.run_dir, exist_ok=True)
     engine._write_json(os.path.join(config.run_dir, engine.CONFIG), config.to_dict())  # noqa: SLF001
     labels.write_labels(os.path.join(config.run_dir, labels.LABELS_FILE), list(class_names))
-    callbacks = _callbacks(config)
+    callbacks = _callbacks(config)  # the engine's, with the best checkpoint on test mean IoU
     started = time.time()
     model.fit(_batches(x_train, m_train, config.batch_size, True, config.seed, config.flip), epochs=config.epochs,
               validation_data=_batches(x_test, m_test, config.batch_size, False, config.seed, False),
@@ -163,17 +163,7 @@ def fit_segmentation(build, train, test, config, class_names, overwrite=False):
 
 
 def _callbacks(config):
-    import keras
-
-    from keras_lightnets.train.history import EpochHistory, TestSetNames
-
-    callbacks = [TestSetNames(), keras.callbacks.BackupAndRestore(os.path.join(config.run_dir, "backup"), double_checkpoint=True)]
-    if config.ema_momentum is not None:
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    callbacks.append(EpochHistory(os.path.join(config.run_dir, "history.csv")))
-    callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(config.run_dir, "checkpoints", "best.keras"),
-                                                     monitor="test_mean_iou", mode="max", save_best_only=True))
-    return callbacks
+    return engine._callbacks(config, config.run_dir, True, config.run_dir, monitor="test_mean_iou")  # noqa: SLF001
 
 
 def class_iou(model, images, masks, num_classes, batch_size=32):

@@ -12,10 +12,13 @@ last layer is ``logits``), so a torchvision state dict loads with
 :func:`keras_lightnets.models.torchvision_weights.load_torchvision_state_dict`.
 """
 
+import dataclasses
+
+from keras_lightnets.models.families import mobilenet_v3
 from keras_lightnets.models.families.efficientnet import CONV_INITIALIZER, DENSE_INITIALIZER
 from keras_lightnets.models.families.mobilenet_v3 import LARGE, LAST_POINT
 from keras_lightnets.models.family import Family, Plan
-from keras_lightnets.models.spec import ConvLayer, Conventions, RoleNames
+from keras_lightnets.models.spec import ConvLayer, prefixed
 
 DEFAULT_SIZE = 224
 
@@ -37,20 +40,20 @@ def block_names(stages, stage_index, repeat, index):
             ("se_excite", "scale"))})
         position += 1
     names.update(project=f"block_{position}_0", project_bn=f"block_{position}_1")
-    return RoleNames(prefix, {role: prefix + suffix for role, suffix in names.items()})
+    return prefixed(prefix, names)
 
 
-CONVENTIONS = Conventions(
+# keras.applications' MobileNetV3-Large conventions, with what torchvision does differently.
+CONVENTIONS = dataclasses.replace(
+    mobilenet_v3.conventions("large", minimalistic=False),
     names=block_names,
     stem=(ConvLayer(16, ("features_0_0", "features_0_1", "features_0_2"), kernel=3, stride=2, padding="symmetric",
                     pad_name="features_0_pad"),),
     head=(ConvLayer(6, ("features_16_0", "features_16_1", "features_16_2"), width="times_input"),),
-    default_size=DEFAULT_SIZE, preprocessing="imagenet_constant", classifier="conv_mlp",
+    default_size=DEFAULT_SIZE, preprocessing="imagenet_constant",
     classifier_hidden=ConvLayer(LAST_POINT["large"], ("classifier_0", "", "")),
-    activation="hard_swish", bn_epsilon=1e-3, bn_momentum=0.99, conv_initializer=CONV_INITIALIZER,
-    dense_initializer=DENSE_INITIALIZER, rounding="divisible", downsample="symmetric",
-    expansion_rounding="divisible", se_base="expanded", se_rounding="divisible", se_activation="relu",
-    se_gate="hard_sigmoid", atrous="torchvision",
+    bn_momentum=0.99, conv_initializer=CONV_INITIALIZER, dense_initializer=DENSE_INITIALIZER, downsample="symmetric",
+    atrous="torchvision",
 )
 
 
