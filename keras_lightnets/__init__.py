@@ -42,7 +42,7 @@ _ATTRIBUTES = {
     "port_weights": "keras_lightnets.weights",
     "profile": "keras_lightnets.profiling",
 }
-_SUBPACKAGES = ("compress", "data", "export", "heads", "train")
+_SUBPACKAGES = ("compress", "data", "detection", "export", "heads", "train")
 _ATTRIBUTES.update(_registry.exports())  # each family's builders: MobileNetV1, EfficientNet, MobileNetV3Small...
 
 __getattr__, __dir__, _lazy_all = _attach(__name__, _ATTRIBUTES, _SUBPACKAGES)

@@ -40,8 +40,9 @@ class FamilyEntry:
             exposes (e.g. ``("MobileNetV3Small",)``).
         published_macs: ``name -> multiply-adds per image`` the family's paper
             (or keras.applications' table) publishes, for the cost report.
-        task: "classification" (an image classifier and backbone) or
-            "segmentation" (a dense-prediction head on a backbone).
+        task: "classification" (an image classifier and backbone),
+            "segmentation" (a dense-prediction head on a backbone) or
+            "detection" (a detector on a backbone).
     """
 
     builder: str

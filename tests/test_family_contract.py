@@ -247,6 +247,7 @@ BAD_ARGUMENTS = {
         (dict(weights="imagenet"), "torchvision publishes its ImageNet file outside PyPI"), (dict(alpha=0), "`alpha`"),
         (dict(output_stride=4), "`output_stride`"), (dict(output_stride=64), "`output_stride`"),
         (dict(stages=[kl.Stage("inverted_residual", 16, stride=2, dilation=2)]), r"`stages\[0\]\.dilation"),
+        (dict(reduced_tail="yes"), "`reduced_tail`"),
     ],
     "EfficientNetLite": [
         (dict(phi=3, weights="imagenet"), "no offline ImageNet file exists for Lite3 and Lite4"), (dict(phi=5), "`phi`"),

@@ -17,7 +17,9 @@ training-mode pass over a calibration batch (the two reference images and six no
 - ``anchors``: the default boxes for a 320 x 320 image (x1, y1, x2, y2 in pixels, 3,234 boxes);
 - ``feature_shapes``: the six feature maps (N, C, H, W);
 - ``cls_logits`` / ``bbox_regression`` of the head on the two reference images (``reference_inputs``) (normalized as the
-  model's transform does: mean 0.5, std 0.5), every ``ANCHOR_STEP``-th box (``anchor_index``);
+  model's transform does: mean 0.5, std 0.5), every ``ANCHOR_STEP``-th box (``anchor_index``), computed in float64
+  (the network in ``model.double()``; the 1x1 maps' batch norms, whose measured variance is ~1e-5, amplify float32
+  rounding to ~1e-4) and stored as float32;
 - ``post_{boxes,scores,labels}_{i}``: ``postprocess_detections`` (score 0.001, IoU 0.55, top 300)
   on raw outputs that ``synthetic_raw_outputs`` makes from numpy alone, image size 320 x 320.
 
@@ -60,8 +62,8 @@ def synthetic_raw_outputs(tool, anchors):
     return logits.astype(np.float32), regression.astype(np.float32)
 
 
-def _normalized(torch, images):
-    return torch.from_numpy(((images.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(0, 3, 1, 2).copy())
+def _normalized(torch, images, dtype=np.float32):
+    return torch.from_numpy(((images.astype(dtype) / 255.0 - 0.5) / 0.5).transpose(0, 3, 1, 2).copy())
 
 
 def main():
@@ -87,16 +89,17 @@ def main():
     with torch.no_grad():
         model.head(list(model.backbone(calibration).values()))
     model.eval()
+    model.double()  # outputs in float64: the 1x1 maps' batch norms (variance ~1e-5 over the batch) amplify rounding
     stored = {"keys": np.array(list(weights)),
               "shapes": np.array([",".join(map(str, value.shape)) for value in weights.values()])}
     for key, value in model.state_dict().items():
         if key.endswith(("running_mean", "running_var")):
             stored[f"statistics_{key}"] = value.numpy().astype(np.float32)
-    x = _normalized(torch, reference_inputs())
+    x = _normalized(torch, reference_inputs(), np.float64)
     with torch.no_grad():
         features = list(model.backbone(x).values())
         head = model.head(features)
-        anchors = model.anchor_generator(ImageList(x, [(SIZE, SIZE)] * 2), features)
+        anchors = model.anchor_generator(ImageList(x.float(), [(SIZE, SIZE)] * 2), [f.float() for f in features])
     index = np.arange(0, anchors[0].shape[0], ANCHOR_STEP)
     stored["anchors"] = anchors[0].numpy().astype(np.float32)
     stored["feature_shapes"] = np.array([tuple(f.shape) for f in features])
@@ -106,6 +109,7 @@ def main():
     print(f"{anchors[0].shape[0]} anchors; logits std {stored['cls_logits'].std():.3f}, inputs differ by "
           f"{np.abs(stored['cls_logits'][0] - stored['cls_logits'][1]).max():.3f}", file=sys.stderr)
     logits, regression = synthetic_raw_outputs(tool, anchors[0].shape[0])
+    model.float()
     detections = model.postprocess_detections(
         {"cls_logits": torch.from_numpy(logits), "bbox_regression": torch.from_numpy(regression)}, anchors,
         [(SIZE, SIZE)] * 2)

@@ -22,7 +22,7 @@ def short_name(backbone):
     return "mobilenet_v3_large" if backbone == TORCHVISION_BACKBONE else backbone
 
 
-def build_backbone(backbone, input_shape, output_stride, weights=None):
+def build_backbone(backbone, input_shape, output_stride, weights=None, options=None):
     """The backbone model of a head (no classifier, no pooling).
 
     Args:
@@ -30,9 +30,12 @@ def build_backbone(backbone, input_shape, output_stride, weights=None):
             whose builder takes ``output_stride``, or a Keras model built by
             a keras_lightnets builder with ``include_top=False``.
         input_shape: (height, width, channels) for a named backbone (None entries allowed).
-        output_stride: 8, 16 or 32 for a named backbone; for a model, None or
-            the stride it was built with.
+        output_stride: 8, 16 or 32 for a named backbone (None: its builder's
+            default, for builders without the argument too); for a model, None
+            or the stride it was built with.
         weights: The named backbone's ``weights`` (None, "imagenet", a file).
+        options: More arguments of a named backbone's builder (``input_tensor``,
+            ``include_preprocessing``, ``reduced_tail``...).
 
     Returns:
         (backbone model, its output stride).
@@ -44,20 +47,19 @@ def build_backbone(backbone, input_shape, output_stride, weights=None):
     import keras
 
     if isinstance(backbone, str):
-        entry = registry.family_of(backbone)
-        if entry.task != "classification":
-            validation.fail("backbone", backbone, "a classification backbone's name (not a head's)")
-        builder, fixed = registry.builder_of(backbone)
-        if "output_stride" not in inspect.signature(builder).parameters:
-            validation.fail("backbone", backbone, "a backbone whose builder takes output_stride (MobileNetV2/V3/V4, "
-                                                  "EfficientNet, EfficientNet-Lite, TorchvisionMobileNetV3Large)")
-        model = registry.create_model(backbone, include_top=False, input_shape=input_shape, weights=weights,
-                                      output_stride=output_stride)
+        arguments = check_named(backbone, output_stride, options)
+        model = registry.create_model(backbone, include_top=False, input_shape=input_shape, weights=weights, **arguments)
+        if output_stride is None:
+            from keras_lightnets.features import layer_strides
+
+            output_stride = layer_strides(model)[model.layers[-1].name]
         return model, output_stride
     if not isinstance(backbone, keras.Model):
         validation.fail("backbone", backbone, "a registered model name or a keras.Model")
     if weights is not None:
         validation.fail("backbone_weights", weights, "None when the backbone is a model (it has its weights)")
+    if options:
+        validation.fail("backbone_options", options, "None when the backbone is a model (it is built)")
     if len(backbone.outputs) != 1 or len(backbone.outputs[0].shape) != 4:
         validation.fail("backbone", backbone.name, "a model with one 4D feature-map output (include_top=False, pooling=None)")
     from keras_lightnets.models import blocks
@@ -72,6 +74,31 @@ def build_backbone(backbone, input_shape, output_stride, weights=None):
         validation.fail("output_stride", output_stride, f"None or {stride}, the stride of the given backbone "
                                                         "(build it with output_stride= to change it)")
     return backbone, stride
+
+
+def check_named(backbone, output_stride=None, options=None):
+    """Refuses a named backbone that cannot be built as asked (before any layer is made).
+
+    Returns:
+        The builder arguments beyond include_top/input_shape/weights (``options`` plus ``output_stride``).
+    """
+    entry = registry.family_of(backbone)
+    if entry.task != "classification":
+        validation.fail("backbone", backbone, "a classification backbone's name (not a head's)")
+    builder, fixed = registry.builder_of(backbone)
+    parameters = inspect.signature(builder).parameters
+    if options is not None and not isinstance(options, dict):
+        validation.fail("backbone_options", options, "None or a dict of the backbone builder's arguments")
+    arguments = dict(options or {})
+    if output_stride is not None:
+        if "output_stride" not in parameters:
+            validation.fail("backbone", backbone, "a backbone whose builder takes output_stride (MobileNetV2/V3/V4, "
+                                                  "EfficientNet, EfficientNet-Lite, TorchvisionMobileNetV3Large)")
+        arguments["output_stride"] = output_stride
+    unknown = sorted(set(arguments) - set(parameters))
+    if unknown:
+        validation.fail("backbone_options", unknown, f"arguments of {builder.__name__} ({', '.join(parameters)})")
+    return arguments
 
 
 def block_endpoint(model, stride, argument):

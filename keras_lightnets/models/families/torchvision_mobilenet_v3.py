@@ -14,6 +14,7 @@ last layer is ``logits``), so a torchvision state dict loads with
 
 import dataclasses
 
+from keras_lightnets import validation
 from keras_lightnets.models.families import mobilenet_v3
 from keras_lightnets.models.families.efficientnet import CONV_INITIALIZER, DENSE_INITIALIZER
 from keras_lightnets.models.families.mobilenet_v3 import LARGE, LAST_POINT
@@ -57,14 +58,25 @@ CONVENTIONS = dataclasses.replace(
 )
 
 
+# torchvision's ``reduce_tail=True`` (its SSDLite backbone): the last stage and the classifier's hidden layer halved.
+REDUCED_TAIL = LARGE[:-1] + (dataclasses.replace(LARGE[-1], filters=LARGE[-1].filters // 2),)
+REDUCED_CONVENTIONS = dataclasses.replace(
+    CONVENTIONS, classifier_hidden=dataclasses.replace(CONVENTIONS.classifier_hidden, filters=LAST_POINT["large"] // 2))
+
+
+def _check(args):
+    validation.check_choice("reduced_tail", args.reduced_tail, [False, True])
+
+
 def _plan(args, conventions):
-    return Plan(conventions, args.table or LARGE, "mobilenet_v3_large_torchvision", dropout=args.dropout_rate,
-                width=args.alpha)
+    table = args.table or (REDUCED_TAIL if args.reduced_tail else LARGE)
+    return Plan(conventions, table, "mobilenet_v3_large_torchvision", dropout=args.dropout_rate, width=args.alpha)
 
 
 FAMILY = Family(
     builder="TorchvisionMobileNetV3Large", module=__name__, variants={"mobilenet_v3_large_torchvision": {}},
-    resolution=lambda fixed: DEFAULT_SIZE, conventions=lambda args: CONVENTIONS, plan=_plan,
+    resolution=lambda fixed: DEFAULT_SIZE, plan=_plan, check=_check,
+    conventions=lambda args: REDUCED_CONVENTIONS if args.reduced_tail else CONVENTIONS,
     rates=("dropout_rate",), multipliers=("alpha",),
     no_imagenet='None or a weights file: torchvision publishes its ImageNet file outside PyPI '
                 '(convert its state dict with keras_lightnets.models.torchvision_weights.load_torchvision_state_dict)',
@@ -74,7 +86,8 @@ FAMILY = Family(
 
 def TorchvisionMobileNetV3Large(input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None,
                                 classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
-                                include_preprocessing=True, name=None, stages=None, output_stride=None):
+                                include_preprocessing=True, name=None, stages=None, output_stride=None,
+                                reduced_tail=False):
     """MobileNetV3-Large in torchvision's conventions (``torchvision.models.mobilenet_v3_large``).
 
     Args:
@@ -100,6 +113,10 @@ def TorchvisionMobileNetV3Large(input_shape=None, alpha=1.0, include_top=True, w
         output_stride: None (32) or 8 / 16 / 32: stride-2 stages past it run at
             stride 1, dilated from their first block on (16 is torchvision's
             ``dilated=True`` backbone of its segmentation models).
+        reduced_tail: If True, the last stage's widths (160 -> 80 channels,
+            so 960 -> 480 expanded) and the classifier's hidden layer (1280 ->
+            640) are halved: torchvision's ``reduce_tail=True``, the backbone of
+            its SSDLite detector.
 
     Returns:
         ``keras.Model``.
