@@ -37,6 +37,18 @@ def compose(items, item_labels, count, size, seed):
     Returns:
         (images uint8 (count, size, size, 3), masks uint8 (count, size, size)), mask class = item class + 1.
     """
+    images, masks, _ = compose_with_objects(items, item_labels, count, size, seed)
+    return images, masks
+
+
+def compose_with_objects(items, item_labels, count, size, seed):
+    """:func:`compose`'s scenes with their objects (the same scenes for the same arguments).
+
+    Returns:
+        (images, masks, objects): ``objects[i]`` lists scene i's items in paste order as
+        (label = item class + 1, x1, y1, x2, y2, visible): the extent of the item's own lit
+        pixels in pixels (x2, y2 exclusive) and the fraction of them no later item covers.
+    """
     check_number("count", count, minimum=1, integer=True)
     check_number("size", size, minimum=32, integer=True)
     from PIL import Image
@@ -45,10 +57,13 @@ def compose(items, item_labels, count, size, seed):
     rng = np.random.default_rng(seed)
     images = np.empty((count, size, size, 3), np.uint8)
     masks = np.zeros((count, size, size), np.uint8)
+    objects = []
     for index in range(count):
         canvas = rng.normal(24, 8, (size, size)).clip(0, 60)  # dim texture: the background is not flat black
         tint = np.ones((size, size, 3))
-        for _ in range(rng.integers(ITEMS_PER_SCENE[0], ITEMS_PER_SCENE[1] + 1)):
+        owner = np.full((size, size), -1, np.int32)
+        pasted = []
+        for number in range(rng.integers(ITEMS_PER_SCENE[0], ITEMS_PER_SCENE[1] + 1)):
             pick = rng.integers(len(items))
             side = int(np.clip(round(28 * rng.uniform(*SCALES)), 8, size))
             item = np.asarray(Image.fromarray(items[pick]).resize((side, side), Image.BILINEAR), np.float32)
@@ -57,9 +72,16 @@ def compose(items, item_labels, count, size, seed):
             window = (slice(top, top + side), slice(left, left + side))
             canvas[window][lit] = item[lit]
             masks[index][window][lit] = item_labels[pick] + 1
+            owner[window][lit] = number
             tint[window][lit] = rng.uniform(0.6, 1.0, 3)
+            rows, cols = np.nonzero(lit)
+            if len(rows):
+                pasted.append((number, int(item_labels[pick]) + 1, left + cols.min(), top + rows.min(),
+                               left + cols.max() + 1, top + rows.max() + 1, int(lit.sum())))
         images[index] = np.clip(canvas[..., None] * tint, 0, 255).astype(np.uint8)
-    return images, masks
+        objects.append([(label, int(x1), int(y1), int(x2), int(y2), float((owner == number).sum() / lit_count))
+                        for number, label, x1, y1, x2, y2, lit_count in pasted])
+    return images, masks, objects
 
 
 def load_fashion_scenes(data_dir=None, size=96, train_count=TRAIN_SCENES, test_count=TEST_SCENES, seed=0):

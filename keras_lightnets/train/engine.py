@@ -70,8 +70,8 @@ def _check_run_dir(run_dir, config, overwrite):
             )
 
 
-def _callbacks(config, run_dir, chief, write_dir, monitor="test_accuracy"):
-    """A run's callbacks; ``monitor`` is the test metric ``checkpoints/best.keras`` maximizes."""
+def _callbacks(config, run_dir, chief, write_dir, monitor="test_accuracy", mode="max"):
+    """A run's callbacks; ``monitor`` is the test metric ``checkpoints/best.keras`` maximizes (``mode="min"``: minimizes)."""
     import keras
 
     from keras_lightnets.train.history import EpochHistory, TestSetNames
@@ -86,7 +86,7 @@ def _callbacks(config, run_dir, chief, write_dir, monitor="test_accuracy"):
         on_resume=lambda epoch: _say(config, f"resuming the interrupted run at epoch {epoch + 1}/{config.epochs}"),
     ))
     callbacks.append(keras.callbacks.ModelCheckpoint(
-        os.path.join(write_dir, "checkpoints", "best.keras"), monitor=monitor, mode="max", save_best_only=True,
+        os.path.join(write_dir, "checkpoints", "best.keras"), monitor=monitor, mode=mode, save_best_only=True,
     ))
     if _tensorboard_installed():
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "logs"), write_graph=False))
