@@ -213,12 +213,17 @@ def fold_batch_norms(model, name=None):
     plan = _plan_folds(config, live)
     _rewire_config(config, plan)
     config["name"] = name or model.name
+    config.pop("settings", None)  # a detector's: given back to the folded graph below
     folded = keras.Model.from_config(config)
     for layer in folded.layers:
         if layer.name in plan.producers:
             layer.set_weights(_folded_weights(live[layer.name], plan.producers[layer.name]))
         elif layer.weights:
             set_layer_weights(layer, live[layer.name].get_weights())
+    from keras_lightnets.detection.detector import Detector, is_detector
+
+    if is_detector(model):  # the same detector (settings, predict) on the folded layers
+        folded = Detector(inputs=folded.inputs[0], outputs=folded.output, name=folded.name, settings=model.settings)
     return FoldResult(folded, plan.report)
 
 
@@ -311,8 +316,11 @@ def _rewire_config(config, plan):
         return list(_history(ref))
 
     outputs = config["output_layers"]
-    config["output_layers"] = [resolve_endpoint(o) for o in outputs] if isinstance(outputs[0], list) \
-        else resolve_endpoint(outputs)
+    if isinstance(outputs, dict):  # named outputs (a detector's cls_logits / bbox_regression)
+        config["output_layers"] = {key: resolve_endpoint(o) for key, o in outputs.items()}
+    else:
+        config["output_layers"] = [resolve_endpoint(o) for o in outputs] if isinstance(outputs[0], list) \
+            else resolve_endpoint(outputs)
 
 
 def inference_model(model, name=None):

@@ -25,6 +25,7 @@ REGISTERING_MODULES = (
     "keras_lightnets.layers.fused_inverted_residual",
     "keras_lightnets.layers.universal_inverted_residual",
     "keras_lightnets.layers.resize",
+    "keras_lightnets.detection.detector",
     "keras_lightnets.train.schedule",
 )
 

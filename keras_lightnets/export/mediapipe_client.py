@@ -1,4 +1,4 @@
-"""Classifying and segmenting images with MediaPipe Tasks (ImageClassifier, ImageSegmenter) in a subprocess.
+"""Classifying, segmenting and detecting with MediaPipe Tasks (ImageClassifier, ImageSegmenter, ObjectDetector) in a subprocess.
 
 MediaPipe's Python API is the same C++ runtime as its Android, iOS and web
 libraries; a file it opens and runs here is what an app gets. The
@@ -8,6 +8,7 @@ and a crash in the runtime cannot take the caller down. Run as a script::
 
     python mediapipe_client.py MODEL.tflite IMAGES.npy RESULT.json MAX_RESULTS
     python mediapipe_client.py MODEL.tflite IMAGES.npy RESULT.json segment
+    python mediapipe_client.py MODEL.tflite IMAGES.npy RESULT.json detect
 """
 
 import json
@@ -71,6 +72,44 @@ def segment(path, images, timeout=600):
                       read=lambda result_path: {"category_masks": np.load(result_path + ".npy", allow_pickle=False)})
 
 
+def detect(path, images, timeout=600):
+    """MediaPipe Tasks' ObjectDetector on each image (every detection, no score threshold of its own).
+
+    Args:
+        path: A ``.tflite`` detector with ObjectDetector metadata (``TFLite_Detection_PostProcess`` outputs).
+        images: uint8-valued (N, H, W, 3) array; the file's own input size avoids any resizing by MediaPipe.
+        timeout: Seconds before the child is killed.
+
+    Returns:
+        dict: ``{"detections": [[(index, name, score, (x, y, width, height)), ...] per image]}`` (boxes
+        in pixels of the image, best first), or ``{"error": message}`` when MediaPipe refused the file or failed.
+    """
+    return _run_child(path, images, "detect", timeout)
+
+
+def _detect_main(model_path, images_path, result_path):
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    images = np.load(images_path)
+    options = vision.ObjectDetectorOptions(base_options=BaseOptions(model_asset_path=model_path), max_results=-1,
+                                           score_threshold=0.0)
+    try:
+        with vision.ObjectDetector.create_from_options(options) as detector:
+            found = []
+            for image in images:
+                frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+                found.append([(d.categories[0].index, d.categories[0].category_name, float(d.categories[0].score),
+                               (d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width,
+                                d.bounding_box.height)) for d in detector.detect(frame).detections])
+        result = {"detections": found}
+    except Exception as error:  # noqa: BLE001 - MediaPipe's refusal is the answer reported to the caller
+        result = {"error": f"{type(error).__name__}: {error}"}
+    with open(result_path, "w") as file:
+        json.dump(result, file)
+
+
 def _segment_main(model_path, images_path, result_path):
     import mediapipe as mp
     from mediapipe.tasks.python import vision
@@ -117,5 +156,7 @@ def _main(model_path, images_path, result_path, max_results):
 if __name__ == "__main__":
     if sys.argv[4] == "segment":
         _segment_main(sys.argv[1], sys.argv[2], sys.argv[3])
+    elif sys.argv[4] == "detect":
+        _detect_main(sys.argv[1], sys.argv[2], sys.argv[3])
     else:
         _main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

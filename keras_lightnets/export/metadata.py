@@ -126,7 +126,9 @@ def available():
 def describe(name, classes, height, width, channels, kind, uint8_input=False, task="classifier"):
     """The description stored in a classifier's (or, ``task="segmenter"``, a segmenter's) file metadata."""
     pixels = "uint8" if uint8_input else "float32"
-    what, out = ("image classifier", "probabilities") if task == "classifier" else ("semantic segmenter", "per-pixel probabilities")
+    what, out = {"classifier": ("image classifier", "probabilities"),
+                 "segmenter": ("semantic segmenter", "per-pixel probabilities"),
+                 "detector": ("object detector", "boxes, classes, scores and the number of detections")}[task]
     return (f"{name}: {what} over {classes} classes, {height}x{width} {'RGB' if channels == 3 else 'grayscale'} "
             f"{pixels} pixels in [0, 255] in, {out} out ({kind} TFLite file written by keras_lightnets).")
 
@@ -207,6 +209,44 @@ def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
         metadata_writer.Labels().add(list(labels)) if labels else None,
         activation=image_segmenter.Activation.NONE)
     writer.writer.add_general_info(name, description)  # replaces the writer's generic "ImageSegmenter"
+    content, _ = writer.populate()
+    del writer
+    gc.collect()
+    atomic_write_bytes(os.fspath(path), bytes(content))
+    return path
+
+
+def add_detector_metadata(path, labels, name, description):
+    """Rewrites a detector ``.tflite`` file with MediaPipe Tasks' ObjectDetector metadata (atomically).
+
+    The file ends in LiteRT's ``TFLite_Detection_PostProcess`` op; its four outputs, in
+    order, are the metadata's location (normalized ymin, xmin, ymax, xmax), category,
+    score and number of detections (MediaPipe's writer for models with NMS).
+
+    Args:
+        path: The ``.tflite`` file (one float32 RGB image input in [0, 255]; the four outputs).
+        labels: Object class names, one per class without the background (list of non-empty str).
+        name: Model name stored in the metadata.
+        description: Human-readable description stored in the metadata.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        MissingExtraError: mediapipe is not installed.
+        LightnetsError: bad labels.
+    """
+    if labels is None:
+        validation.fail("labels", labels, "the object class names (MediaPipe's ObjectDetector needs a label file)")
+    _check_labels(labels)
+    metadata_writer = _writers()
+    from mediapipe.tasks.python.metadata.metadata_writers import object_detector
+
+    with open(path, "rb") as file:
+        model = bytearray(file.read())
+    writer = object_detector.MetadataWriter.create_for_models_with_nms(
+        model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)))
+    writer.writer.add_general_info(name, description)  # replaces the writer's generic "ObjectDetector"
     content, _ = writer.populate()
     del writer
     gc.collect()

@@ -78,7 +78,9 @@ def to_saved_model(
         ``top_k_scores``, ``top_k_classes`` (+ ``top_k_labels`` with
         ``class_names``); segmenters (:mod:`keras_lightnets.heads`) return
         per-pixel ``probabilities`` (batch, H, W, classes) and ``class_map``
-        (batch, H, W) int32; feature extractors return ``features``.
+        (batch, H, W) int32; detectors (``kl.SSDLite``) return ``boxes``
+        (normalized ymin, xmin, ymax, xmax), ``classes``, ``scores`` and
+        ``num_detections`` after NMS; feature extractors return ``features``.
       * ``predict_image_bytes``: ``image_bytes`` string (batch,) of encoded
         JPEG/PNG (REST clients send ``{"b64": ...}``; the server decodes the
         base64) -> the same outputs; the graph decodes and resizes.

@@ -68,9 +68,17 @@ def model_outputs(model, images, top_k=0, class_names=None, class_map=True):
     (and ``top_k_labels`` when ``class_names`` are given). Segmenters give
     per-pixel ``probabilities`` (batch, H, W, classes) and, with ``class_map``,
     ``class_map`` (batch, H, W) int32, each pixel's most probable class.
+    Detectors (:class:`~keras_lightnets.detection.detector.Detector`) give their
+    detections after NMS: ``boxes`` (batch, D, 4) normalized (ymin, xmin, ymax, xmax),
+    ``classes`` (batch, D) int32 (index into the class names, no background),
+    ``scores`` (batch, D) and ``num_detections`` (batch,) int32.
     Other models give ``features``.
     """
+    from keras_lightnets.detection.detector import is_detector
+
     outputs = model(images, training=False)
+    if is_detector(model):
+        return model.detect(outputs)
     if is_segmenter(model):
         probabilities = outputs if _ends_with_softmax(model) else tf.nn.softmax(outputs, axis=-1)
         named = {"probabilities": tf.cast(probabilities, tf.float32)}

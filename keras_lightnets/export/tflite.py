@@ -56,9 +56,10 @@ def _calibration(representative_data, height, width, channels, steps, batch_size
 
 
 def _converter(saved_dir, quantization, representative_data, height, width, channels, calibration_steps, trained_ranges,
-               batch_size=1, int8_io="float"):
+               batch_size=1, int8_io="float", custom_ops=False):
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=[SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = custom_ops
     if quantization is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "fp16":
@@ -69,6 +70,8 @@ def _converter(saved_dir, quantization, representative_data, height, width, chan
         converter.representative_dataset = _calibration(
             representative_data, height, width, channels, calibration_steps, batch_size)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if custom_ops:  # a detector's post-processing op runs in float after the int8 network
+            converter.target_spec.supported_ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
     if quantization == "int8" and int8_io == "uint8":
         # Raw camera pixels in, quantized probabilities out: the form on-device apps pass and read.
         converter.inference_input_type = tf.uint8
@@ -107,6 +110,7 @@ def to_tflite_variants(
     image_size=None,
     calibration_steps=DEFAULT_CALIBRATION_STEPS,
     int8_io="float",
+    detection_postprocess=True,
 ):
     """Converts ``model`` to several ``.tflite`` files, tracing the model once.
 
@@ -121,6 +125,9 @@ def to_tflite_variants(
         calibration_steps: Images used for int8 calibration (int >= 1).
         int8_io: Interface of the "int8" file: "float" (float32 images in, probabilities out) or
             "uint8" (uint8 pixels in, uint8 probabilities out, scale 1/256; what apps pass a camera frame as).
+        detection_postprocess: For a detector: end the file with LiteRT's ``TFLite_Detection_PostProcess``
+            op (its four outputs, what MediaPipe's ObjectDetector reads), or (False) the network alone
+            (``cls_scores``, ``bbox_regression``: what the GPU accelerator runs).
 
     Returns:
         The same mapping quantization -> path, all files written.
@@ -138,13 +145,26 @@ def to_tflite_variants(
         validation.fail("representative_data", None, 'real images (N, H, W, C) when quantization="int8"')
     height, width, channels = signatures.input_size(model, image_size)
     model = serving_model(model)  # the converter folds BN itself; folded first, the file is the same
+    from keras_lightnets.detection.detector import is_detector
+
+    detector = is_detector(model)
+    if detector and int8_io == "uint8":
+        validation.fail("int8_io", int8_io, '"float" for a detector (its post-processing op reads float scores)')
+    if detector and detection_postprocess and batch_size != 1:
+        validation.fail("batch_size", batch_size, "1 for a detector with its post-processing op (the op takes one image)")
+
+    def outputs(images):
+        if detector:
+            from keras_lightnets.export.detection_postprocess import tflite_outputs
+
+            return tflite_outputs(model, images, detection_postprocess)
+        # One output: a segmenter's per-pixel probabilities (MediaPipe's ImageSegmenter takes the argmax itself).
+        return signatures.model_outputs(model, images, class_map=False)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        SIGNATURE,
-        # One output: a segmenter's per-pixel probabilities (MediaPipe's ImageSegmenter takes the argmax itself).
-        lambda images: signatures.model_outputs(model, images, class_map=False),
+        SIGNATURE, outputs,
         input_signature=[tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="images")],
     )
     with tempfile.TemporaryDirectory() as saved:
@@ -152,9 +172,14 @@ def to_tflite_variants(
         for quantization, path in paths.items():
             converter = _converter(
                 saved, quantization, representative_data, height, width, channels, calibration_steps, False, batch_size,
-                int8_io,
+                int8_io, custom_ops=detector and detection_postprocess,
             )
-            atomic_write_bytes(os.fspath(path), converter.convert())
+            content = converter.convert()
+            if detector and detection_postprocess:
+                from keras_lightnets.export.detection_postprocess import order_outputs
+
+                content = order_outputs(content)
+            atomic_write_bytes(os.fspath(path), content)
     return paths
 
 
