@@ -6,53 +6,24 @@ side environment): default boxes, head outputs on two images (computed in float6
 ``postprocess_detections`` on raw outputs made from numpy alone.
 """
 
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 
 import keras_lightnets as kl
+from detection_references import NAME, reference_tool, torchvision_weighted
+from detection_references import reference as _reference
 from family_references import timm_tool
 from helpers import assert_depends_on_input
 from keras_lightnets.detection import box_coder
 from keras_lightnets.detection.anchors import DefaultBoxes
 from keras_lightnets.heads import ssdlite
-from keras_lightnets.heads.ssdlite import load_torchvision_ssdlite_state_dict
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import make_ssdlite_reference as reference_tool  # noqa: E402  (numpy-only parts: inputs, synthetic raw outputs)
-
-REFERENCE = Path(__file__).parent / "data" / "ssdlite_reference.npz"
 TOLERANCE = 1e-4
 # torchvision 0.29.1, 91 classes: sum(p.numel() for p in model.parameters()) and FlopCounterMode / 2 of
 # backbone + head at 320 x 320 (printed by the tool).
 TORCHVISION_PARAMETERS = 3_440_060
 TORCHVISION_MACS = 0.5832e9
-NAME = "ssdlite320_mobilenet_v3_large"
-
-
-def _reference():
-    return np.load(REFERENCE)
-
-
-def _state_dict(data):
-    keys = [str(key) for key in data["keys"]]
-    shapes = [tuple(int(d) for d in shape.split(",")) for shape in data["shapes"]]
-    state = {key: timm_tool.synthetic_tensor(key, shape) for key, shape in zip(keys, shapes)}
-    state.update({key[len("statistics_"):]: data[key] for key in data.files if key.startswith("statistics_")})
-    return state
-
-
-def _torchvision_weighted(dtype="float32"):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype)
-    try:
-        model = kl.create_model(NAME)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    return load_torchvision_ssdlite_state_dict(model, _state_dict(_reference()))
 
 
 def _raw(model, images):
@@ -62,7 +33,7 @@ def _raw(model, images):
 
 @pytest.fixture(scope="module")
 def torchvision_ssdlite():
-    return _torchvision_weighted("float64")
+    return torchvision_weighted("float64")
 
 
 def test_parameters_and_multiply_adds_equal_torchvisions(torchvision_ssdlite):
@@ -98,7 +69,7 @@ def test_planted_changes_are_caught(monkeypatch):
     """TF "same" padding in the extras' and heads' depthwise convolutions moves the outputs far past the tolerance."""
     data = _reference()
     monkeypatch.setattr(ssdlite._Layers, "conv_bn_relu6", _same_padding(ssdlite._Layers.conv_bn_relu6))
-    model = _torchvision_weighted("float64")
+    model = torchvision_weighted("float64")
     got = _raw(model, reference_tool.reference_inputs())
     assert np.abs(got["cls_logits"][:, data["anchor_index"]] - data["cls_logits"]).max() > 100 * TOLERANCE
 

@@ -9,10 +9,14 @@ detections (1,). TensorFlow has no kernel for it: the converter replaces a funct
 marked ``experimental_implements="TFLite_Detection_PostProcess ..."`` by the op (as
 the TF Object Detection API's TFLite export does). Its inputs: offsets reordered to
 (y, x, h, w) with scales (10, 10, 5, 5), softmax scores with the background first,
-default boxes as (ycenter, xcenter, h, w). The op's outputs are the file's outputs
-(MediaPipe's metadata writer pairs them with the op's output ports), so its boxes
-are not clipped to the image as the Keras detector's are (nor are the decoded
-width/height offsets capped at log(1000/16)).
+default boxes as (ycenter, xcenter, h, w). The op's outputs must be the file's
+outputs (MediaPipe's metadata writer pairs them with the op's output ports) and the
+op neither clips boxes to the image nor caps the width/height offsets at
+log(1000/16) as torchvision and the Keras detector do, so the graph does both
+before it: offsets are decoded, capped and clipped, and coded again; the op's
+decoding then gives the Keras detector's boxes. (MediaPipe would otherwise report
+a box reaching past the image edge with its origin moved to the edge and its full
+width kept.)
 """
 
 import numpy as np
@@ -22,6 +26,7 @@ from keras_lightnets.detection import box_coder
 
 OP_NAME = "TFLite_Detection_PostProcess"
 OUTPUT_NAMES = ("boxes", "classes", "scores", "num_detections")
+MINIMUM_SIDE = 1e-6  # a box clipped to nothing keeps this width (its code stays finite)
 
 
 def _signature(settings, num_classes):
@@ -58,8 +63,9 @@ def postprocess_function(settings, num_classes):
 def tflite_outputs(model, images, with_postprocess=True):
     """The named outputs of a detector's TFLite graph.
 
-    With the op: the tuple (boxes, classes, scores, num_detections) (the op's four; a tuple, so the file's outputs keep that order, the one MediaPipe's metadata
-    describes; the signature names them ``output_0`` .. ``output_3``). Without: a dict of
+    With the op: the tuple (boxes, classes, scores, num_detections), the op's four (a tuple: the
+    file's outputs keep that order, the one MediaPipe's metadata describes; the signature names
+    them ``output_0`` .. ``output_3``). Without: a dict of
     ``cls_scores`` (softmax, background first) and ``bbox_regression``: the network alone
     (what the GPU accelerator runs).
     """
@@ -68,8 +74,11 @@ def tflite_outputs(model, images, with_postprocess=True):
     offsets = tf.cast(raw["bbox_regression"], tf.float32)
     if not with_postprocess:
         return {"cls_scores": scores, "bbox_regression": offsets}
-    anchors = np.asarray(model.anchors, np.float32)[:, [1, 0, 3, 2]]  # (cx, cy, w, h) -> (cy, cx, h, w)
-    encodings = tf.gather(offsets, [1, 0, 3, 2], axis=-1)  # (dx, dy, dw, dh) -> (dy, dx, dh, dw)
+    anchors = np.asarray(model.anchors, np.float32)
+    boxes = tf.clip_by_value(box_coder.decode(offsets, tf.constant(anchors)), 0.0, 1.0)
+    boxes = tf.concat([boxes[..., :2], tf.maximum(boxes[..., 2:], boxes[..., :2] + MINIMUM_SIDE)], axis=-1)
+    encodings = tf.gather(box_coder.encode(boxes, tf.constant(anchors)), [1, 0, 3, 2], axis=-1)  # -> (dy, dx, dh, dw)
+    anchors = anchors[:, [1, 0, 3, 2]]  # (cx, cy, w, h) -> (cy, cx, h, w)
     postprocess = postprocess_function(model.settings, int(raw["cls_logits"].shape[-1]))
     boxes, classes, found, count = postprocess(encodings, scores, tf.constant(anchors))
     return boxes, classes, found, count

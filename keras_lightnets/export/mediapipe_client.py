@@ -81,8 +81,10 @@ def detect(path, images, timeout=600):
         timeout: Seconds before the child is killed.
 
     Returns:
-        dict: ``{"detections": [[(index, name, score, (x, y, width, height)), ...] per image]}`` (boxes
-        in pixels of the image, best first), or ``{"error": message}`` when MediaPipe refused the file or failed.
+        dict: ``{"detections": [[(index, name, score, (x, y, width, height)), ...] per image]}``, one
+        entry per category of each MediaPipe detection (a box found for several classes is one detection
+        with several categories), boxes in whole pixels of the image; or ``{"error": message}`` when
+        MediaPipe refused the file or failed.
     """
     return _run_child(path, images, "detect", timeout)
 
@@ -100,9 +102,10 @@ def _detect_main(model_path, images_path, result_path):
             found = []
             for image in images:
                 frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
-                found.append([(d.categories[0].index, d.categories[0].category_name, float(d.categories[0].score),
-                               (d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width,
-                                d.bounding_box.height)) for d in detector.detect(frame).detections])
+                # A box the model gives for several classes is one MediaPipe detection with several categories.
+                found.append([(c.index, c.category_name, float(c.score), (d.bounding_box.origin_x, d.bounding_box.origin_y,
+                                                                          d.bounding_box.width, d.bounding_box.height))
+                              for d in detector.detect(frame).detections for c in d.categories])
         result = {"detections": found}
     except Exception as error:  # noqa: BLE001 - MediaPipe's refusal is the answer reported to the caller
         result = {"error": f"{type(error).__name__}: {error}"}
