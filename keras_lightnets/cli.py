@@ -184,11 +184,11 @@ def _profile(args):
     from keras_lightnets.registry import family_of
 
     size = args.input_size or default_resolution(args.model)
-    if family_of(args.model).task == "segmentation":  # a head on its backbone: no classifier to drop
+    task = family_of(args.model).task
+    if task != "classification":  # a head on its backbone: no classifier to drop
         if args.no_top:
-            validation.fail("no_top", True, "False for a segmentation model (it has no classifier)")
-        extra = {} if args.classes is None else {"num_classes": args.classes}
-        model = kl.create_model(args.model, input_shape=(size, size, 3), **extra)
+            validation.fail("no_top", True, f"False for a {task} model (it has no classifier)")
+        model = _create_head(args.model, size, args.classes)
     else:
         model = kl.create_model(args.model, classes=1000 if args.classes is None else args.classes,
                                 include_top=not args.no_top, input_shape=(size, size, 3))
@@ -200,6 +200,20 @@ def _profile(args):
     if args.layers:
         print()
         print("\n".join(result.layer_lines(top=args.top)))
+
+
+def _create_head(name, size, classes, weights=None):
+    """A registered segmentation or detection model at ``size`` (``classes``: its num_classes, None = its default)."""
+    import keras_lightnets as kl
+    from keras_lightnets import validation
+    from keras_lightnets.registry import family_of
+
+    if weights is not None:
+        validation.fail("weights", weights, f"None for {name!r} (load a trained .keras file instead)")
+    extra = {} if classes is None else {"num_classes": classes}
+    if family_of(name).task == "detection":
+        return kl.create_model(name, image_size=size, **extra)
+    return kl.create_model(name, input_shape=(size, size, 3), **extra)
 
 
 def _load_images(folder, height, width, channels, limit=200):
@@ -260,8 +274,13 @@ def _export(args):
     else:
         from keras_lightnets.registry import default_resolution
 
+        from keras_lightnets.registry import family_of
+
         size = args.input_size or default_resolution(args.model)
-        model = kl.create_model(args.model, classes=args.classes, input_shape=(size, size, 3), weights=args.weights)
+        if family_of(args.model).task == "classification":
+            model = kl.create_model(args.model, classes=args.classes, input_shape=(size, size, 3), weights=args.weights)
+        else:
+            model = _create_head(args.model, size, args.classes, args.weights)
     quantizations = [None if q == "fp32" else q for q in args.quantization]
     if args.int8_io != "float" and "int8" not in quantizations:
         raise LightnetsError(
@@ -269,8 +288,13 @@ def _export(args):
             "with --quantization int8 and its calibration images (--calibration-dataset or --calibration-dir).")
     from keras_lightnets.labels import resolve_labels
 
+    from keras_lightnets.detection.detector import is_detector
+
     class_names = None
-    if len(model.outputs) == 1 and (len(model.output_shape) == 2 or signatures.is_segmenter(model)):
+    if is_detector(model):  # the object classes, without the background
+        class_names = resolve_labels(args.labels, model.output["cls_logits"].shape[-1] - 1,
+                                     model_path=args.model if args.model.endswith(".keras") else None)
+    elif len(model.outputs) == 1 and (len(model.output_shape) == 2 or signatures.is_segmenter(model)):
         class_names = resolve_labels(args.labels, model.output_shape[-1],
                                      model_path=args.model if args.model.endswith(".keras") else None,
                                      imagenet_weights=args.weights == "imagenet")

@@ -12,6 +12,7 @@ import numpy as np
 
 import keras_lightnets as kl
 from family_references import timm_tool
+from keras_lightnets.detection import compare
 from keras_lightnets.heads.ssdlite import load_torchvision_ssdlite_state_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
@@ -73,30 +74,7 @@ def on_mediapipe_grid(found, size):
     return {**found, "boxes": (np.stack([top, left, top + height, left + width], -1) / size).astype(np.float32)}
 
 
-def box_iou(a, b):
-    """IoU of two (ymin, xmin, ymax, xmax) boxes."""
-    top, left = max(a[0], b[0]), max(a[1], b[1])
-    bottom, right = min(a[2], b[2]), min(a[3], b[3])
-    overlap = max(0.0, bottom - top) * max(0.0, right - left)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
-    return overlap / union if union > 0 else 0.0
-
-
 def agreement(theirs, ours, minimum_score=0.5, minimum_iou=0.9):
-    """Share of ``ours`` detections scoring above ``minimum_score`` that ``theirs`` has too (same class, IoU >= minimum).
-
-    Both in ``Detector.predict``'s form; ``theirs`` boxes are clipped to the image first (LiteRT's
-    post-processing op leaves them unclipped; the Keras detector clips, as torchvision does).
-    Returns (share, number of detections compared).
-    """
-    matched = compared = 0
-    for image in range(len(ours["boxes"])):
-        candidates = [(np.clip(theirs["boxes"][image][row], 0.0, 1.0), int(theirs["classes"][image][row]))
-                      for row in range(int(theirs["num_detections"][image]))]
-        for row in range(int(ours["num_detections"][image])):
-            if ours["scores"][image][row] <= minimum_score:
-                continue
-            compared += 1
-            label = int(ours["classes"][image][row])
-            matched += any(c == label and box_iou(b, ours["boxes"][image][row]) >= minimum_iou for b, c in candidates)
-    return (matched / compared if compared else 0.0), compared
+    """(share of ``ours`` detections above ``minimum_score`` that ``theirs`` has too, number compared)."""
+    share, compared, _ = compare.agreement(theirs, ours, minimum_score, minimum_iou)
+    return share, compared

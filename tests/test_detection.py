@@ -143,6 +143,7 @@ def test_predict_gives_detections_and_the_keras_file_keeps_them(tmp_path):
 
 def _bad_calls():
     return [
+        (dict(), "`backbone`"),
         (dict(backbone="mobilenet_v2", num_classes=1), "`num_classes`"),
         (dict(backbone="mobilenet_v2", image_size=100), "`image_size`"),
         (dict(backbone="mobilenet_v2", image_size=32), "`image_size`"),

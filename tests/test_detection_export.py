@@ -160,3 +160,28 @@ def test_int8_keeps_the_op_after_an_integer_network(detector, tmp_path):
     assert set(float_ops(path)) <= {OP_NAME, "SOFTMAX", "GATHER", "CONCATENATION", "RESHAPE"}, float_ops(path)
     tflite = _run_tflite(path, photos)
     assert tflite["num_detections"].min() > 0
+
+
+@pytest.mark.slow
+def test_the_export_command_measures_detections_and_writes_detector_metadata(detector, tmp_path):
+    from keras_lightnets import cli
+
+    model, photos, found = detector
+    path = tmp_path / "run" / "model.keras"
+    path.parent.mkdir()
+    model.save(path)
+    (tmp_path / "run" / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    status = cli.main(["export", str(path), "--base-dir", str(tmp_path / "out"), "--quantization", "fp32", "--no-gpu"])
+    assert status == 0
+    tflite = tmp_path / "out" / "tflite" / f"{model.name}_fp32.tflite"
+    described = json.loads(metadata.metadata_json(str(tflite)))
+    assert "object detector over 90 classes" in described["description"]
+    assert described["subgraph_metadata"][0]["output_tensor_metadata"][1]["name"] == "category"
+
+
+def test_the_profile_command_counts_the_detector(capsys):
+    from keras_lightnets import cli
+
+    assert cli.main(["profile", "ssdlite320_mobilenet_v3_large", "--json"]) == 0
+    profile = json.loads(capsys.readouterr().out)
+    assert profile["trainable_params"] == 3_440_060

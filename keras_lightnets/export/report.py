@@ -18,6 +18,8 @@ TFLITE_NAMES = {None: "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int
 MAX_ABS_DIFF = {"saved_model": 1e-4, "fp32": 1e-4, "fp16": 1e-2}
 MIN_TOP1_AGREEMENT = 0.9
 MAX_RELATIVE_DIFF = 0.1
+# A detector's artifacts are compared on the Keras detections above this score (else each image's best 5).
+DETECTION_SCORE = 0.3
 
 
 @dataclasses.dataclass
@@ -29,7 +31,9 @@ class ExportRow:
         path: Where it was written.
         size_mb: Size on disk in MB (SavedModel: all files).
         max_abs_diff: Largest absolute output difference against Keras.
-        top1_agreement: Share of images (a segmenter: of pixels) whose most probable class matches Keras.
+        top1_agreement: Share of images (a segmenter: of pixels) whose most probable class matches Keras;
+            a detector: share of Keras' detections the artifact has too (same class, IoU >= 0.9), with
+            ``max_abs_diff`` the largest score difference of those.
         cpu_ms: LiteRT CPU (XNNPACK, 2 threads) median latency, batch 1.
         gpu_fully_accelerated: Every op ran on LiteRT's GPU accelerator.
         gpu_ms: GPU accelerator median latency, batch 1.
@@ -44,14 +48,17 @@ class ExportRow:
     gpu_fully_accelerated: bool = None
     gpu_ms: float = None
     output_scale: float = 1.0
+    detector: bool = False
 
     def problems(self):
         """Why this artifact fails its parity tolerance or the GPU claim: a list of sentences (empty: it passes)."""
         found = []
+        if self.detector and not self.top1_agreement >= MIN_TOP1_AGREEMENT:
+            found.append(f"finds {self.top1_agreement:.3f} of the Keras detections; allowed >= {MIN_TOP1_AGREEMENT}")
         if self.kind in MAX_ABS_DIFF:
             if not self.max_abs_diff <= MAX_ABS_DIFF[self.kind]:
                 found.append(f"max |diff| {self.max_abs_diff:.2e} against Keras; allowed <= {MAX_ABS_DIFF[self.kind]:.0e}")
-        elif not np.isnan(self.top1_agreement):
+        elif not np.isnan(self.top1_agreement) and not self.detector:
             # A file within fp16's tolerance of every probability passes even where near-ties flip its top-1
             # (an undertrained classifier's nearly equal probabilities).
             close = self.max_abs_diff <= MAX_ABS_DIFF["fp16"]
@@ -59,7 +66,7 @@ class ExportRow:
                 found.append(f"top-1 agreement {self.top1_agreement:.3f} with Keras and max |diff| "
                              f"{self.max_abs_diff:.2e}; allowed: agreement >= {MIN_TOP1_AGREEMENT} or max |diff| "
                              f"<= {MAX_ABS_DIFF['fp16']:.0e}")
-        elif not self.max_abs_diff <= MAX_RELATIVE_DIFF * self.output_scale:
+        elif not self.detector and not self.max_abs_diff <= MAX_RELATIVE_DIFF * self.output_scale:
             found.append(f"max |diff| {self.max_abs_diff:.2e} against Keras outputs up to {self.output_scale:.2e}; "
                          f"allowed <= {MAX_RELATIVE_DIFF:.0%} of that")
         if self.gpu_fully_accelerated is False:
@@ -80,6 +87,24 @@ def _compare(got, expected, output_name="probabilities"):
     return diff, agreement
 
 
+def _compare_detections(got, expected):
+    """(largest score difference of a found detection, share of Keras' detections found) (see :class:`ExportRow`)."""
+    from keras_lightnets.detection.compare import agreement
+
+    scores = np.asarray(expected["scores"])
+    threshold = DETECTION_SCORE if (scores > DETECTION_SCORE).any() else float(np.min(scores[:, 4])) - 1e-9
+    share, _, largest = agreement(got, expected, threshold)
+    return largest, share
+
+
+def _tflite_detections(outputs):
+    """The op's four outputs (``output_0`` .. ``output_3``) in ``Detector.predict``'s form."""
+    limit = outputs["output_0"].shape[1]
+    return {"boxes": outputs["output_0"], "classes": np.asarray(outputs["output_1"]).astype(np.int32),
+            "scores": outputs["output_2"],
+            "num_detections": np.minimum(np.asarray(outputs["output_3"]).reshape(-1), limit).astype(np.int32)}
+
+
 def export_and_measure(
     model, base_dir, tflite_dir, quantizations=(None, "fp16"), sample_images=None, representative_data=None,
     image_size=None, gpu=True, log=print, class_names=None, int8_io="float", metadata="auto",
@@ -98,8 +123,13 @@ def export_and_measure(
         log: Progress printer.
         class_names: The classifier's class names (the SavedModel's ``top_k_labels``, the TFLite metadata's labels).
         int8_io: "float" or "uint8": the interface of the int8 file (see :func:`~keras_lightnets.export.tflite.to_tflite_variants`).
-        metadata: TFLite metadata for MediaPipe Tasks (ImageClassifier, or ImageSegmenter for
-            segmenters) on the files: True, False, or "auto" (when the ``mediapipe`` extra is installed).
+        metadata: TFLite metadata for MediaPipe Tasks (ImageClassifier; ImageSegmenter for
+            segmenters; ObjectDetector for detectors) on the files: True, False, or "auto" (when the
+            ``mediapipe`` extra is installed).
+
+    A detector's TFLite files end in LiteRT's ``TFLite_Detection_PostProcess`` op, which runs on the
+    CPU in every runtime; its GPU column is measured on a companion file of the network alone
+    (``<name>_<quantization>_network.tflite``).
 
     Returns:
         list of :class:`ExportRow`.
@@ -107,6 +137,11 @@ def export_and_measure(
     height, width, channels = signatures.input_size(model, image_size)
     if sample_images is None:
         sample_images = np.random.default_rng(0).uniform(0, 255, (8, height, width, channels)).astype(np.float32)
+    from keras_lightnets.detection.detector import is_detector
+
+    if is_detector(model):
+        return _export_detector(model, base_dir, tflite_dir, quantizations, sample_images, representative_data, gpu, log,
+                                class_names, metadata)
     expected = signatures.model_outputs(model, sample_images)
     output_name, expected = next(iter(expected.items()))
     expected = np.asarray(expected)
@@ -142,6 +177,45 @@ def export_and_measure(
         if gpu and litert.vulkan_driver_present():
             log(f"running {os.path.basename(path)} on the LiteRT GPU accelerator ...")
             check = litert.gpu_check(path, runs=10)
+            row.gpu_fully_accelerated, row.gpu_ms = (check.fully_accelerated, check.latency_ms) if check.ran else (False, None)
+        rows.append(row)
+    return rows
+
+
+def _export_detector(model, base_dir, tflite_dir, quantizations, sample_images, representative_data, gpu, log, class_names,
+                     metadata):
+    """:func:`export_and_measure` for a detector: detections compared, the network alone on the GPU accelerator."""
+    expected = {key: np.asarray(value) for key, value in signatures.model_outputs(model, sample_images).items()}
+    rows = []
+    log(f"exporting SavedModel to {base_dir} ...")
+    saved = to_saved_model(model, base_dir=base_dir)
+    loaded = load_in_fresh_process(saved, images=sample_images)["outputs"]
+    served = {key: loaded[f"serving_default/{key}"] for key in expected}
+    rows.append(ExportRow("saved_model", saved, _size_mb(saved), *_compare_detections(served, expected), detector=True))
+    paths = {q: os.path.join(tflite_dir, f"{model.name}_{TFLITE_NAMES[q]}.tflite") for q in quantizations}
+    log(f"converting to TFLite with LiteRT's detection post-processing ({', '.join(TFLITE_NAMES[q] for q in quantizations)}) ...")
+    to_tflite_variants(model, paths, representative_data=representative_data)
+    if metadata is True or (metadata == "auto" and tflite_metadata.available()):
+        classes = int(model.output["cls_logits"].shape[-1]) - 1
+        class_names = list(class_names or model.settings.class_names or [f"class_{i}" for i in range(1, classes + 1)])
+        log("adding MediaPipe ObjectDetector metadata (normalization, labels, output roles) to the TFLite files ...")
+        height, width, channels = signatures.input_size(model)
+        for quantization, path in paths.items():
+            tflite_metadata.add_detector_metadata(path, class_names, model.name, tflite_metadata.describe(
+                model.name, len(class_names), height, width, channels, TFLITE_NAMES[quantization], task="detector"))
+    networks = {}
+    if gpu and litert.vulkan_driver_present():
+        networks = {q: path[:-len(".tflite")] + "_network.tflite" for q, path in paths.items()}
+        to_tflite_variants(model, networks, representative_data=representative_data, detection_postprocess=False)
+    for quantization, path in paths.items():
+        runtime = litert.load(path)
+        row = ExportRow(TFLITE_NAMES[quantization], path, _size_mb(path),
+                        *_compare_detections(_tflite_detections(runtime(sample_images)), expected),
+                        cpu_ms=runtime.latency_ms(), detector=True)
+        if quantization in networks:
+            log(f"running {os.path.basename(networks[quantization])} (the network without its CPU post-processing op) "
+                "on the LiteRT GPU accelerator ...")
+            check = litert.gpu_check(networks[quantization], runs=10)
             row.gpu_fully_accelerated, row.gpu_ms = (check.fully_accelerated, check.latency_ms) if check.ran else (False, None)
         rows.append(row)
     return rows

@@ -76,6 +76,13 @@ def build_backbone(backbone, input_shape, output_stride, weights=None, options=N
     return backbone, stride
 
 
+def check_given(backbone):
+    """Refuses a head built without a backbone (the generic registry names need ``backbone=``)."""
+    if backbone is None:
+        validation.fail("backbone", None, 'a registered classification name (e.g. backbone="mobilenet_v2") or a '
+                                          "model built by a keras_lightnets builder")
+
+
 def check_named(backbone, output_stride=None, options=None):
     """Refuses a named backbone that cannot be built as asked (before any layer is made).
 

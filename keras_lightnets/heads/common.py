@@ -30,12 +30,15 @@ def check_common(num_classes, activation, input_shape):
 
 
 def check_strides(backbone, output_stride, low_stride=None, low_strides=()):
-    """Refuses an output stride or low-level stride no backbone can give (before anything is built).
+    """Refuses a missing backbone, or an output stride or low-level stride no backbone can give (before anything is built).
 
     ``output_stride`` may be None only for a given backbone model (its own stride);
     ``low_stride`` (None: the head reads no low-level features) must be one of
     ``low_strides`` and below ``output_stride``.
     """
+    from keras_lightnets.heads.backbone import check_given
+
+    check_given(backbone)
     if isinstance(backbone, str) or output_stride is not None:
         validation.check_choice("output_stride", output_stride, list(OUTPUT_STRIDES))
     if low_stride is None:

@@ -20,7 +20,7 @@ ASPP_CHANNELS = 256
 DECODER_CHANNELS = 48
 
 
-def DeepLabV3(backbone, num_classes=21, input_shape=None, output_stride=16, atrous_rates=(12, 24, 36),
+def DeepLabV3(backbone=None, num_classes=21, input_shape=None, output_stride=16, atrous_rates=(12, 24, 36),
               decoder=False, separable=False, low_stride=4, backbone_weights=None, dropout=0.5, activation=None,
               name=None):
     """A DeepLabV3 (or DeepLabV3+) segmentation network on a zoo backbone.

@@ -14,7 +14,7 @@ from keras_lightnets.heads import backbone as backbones
 from keras_lightnets.heads import common
 
 
-def LRASPP(backbone, num_classes=21, input_shape=None, output_stride=16, low_stride=8, inter_channels=128,
+def LRASPP(backbone=None, num_classes=21, input_shape=None, output_stride=16, low_stride=8, inter_channels=128,
            backbone_weights=None, activation=None, name=None):
     """An LR-ASPP segmentation network on a zoo backbone.
 

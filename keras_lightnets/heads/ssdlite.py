@@ -109,7 +109,7 @@ class _Layers:
         return self.layers.Reshape((-1, columns), name=f"{prefix}_reshape")(x)
 
 
-def SSDLite(backbone, num_classes=91, image_size=TORCHVISION_SIZE, backbone_weights=None, backbone_options=None,
+def SSDLite(backbone=None, num_classes=91, image_size=TORCHVISION_SIZE, backbone_weights=None, backbone_options=None,
             normalization="backbone", extra_channels=EXTRA_CHANNELS, aspect_ratios=(2.0, 3.0), min_ratio=0.2,
             max_ratio=0.95, score_threshold=0.001, iou_threshold=0.55, max_detections=300, candidates_per_class=300,
             classification_loss="hard_negative", class_names=None, name=None):
@@ -151,6 +151,7 @@ def SSDLite(backbone, num_classes=91, image_size=TORCHVISION_SIZE, backbone_weig
     from keras_lightnets.detection.loss import CLASSIFICATION_LOSSES
     from keras_lightnets.detection.postprocess import Postprocessing
 
+    backbones.check_given(backbone)
     _check(num_classes, image_size, normalization, extra_channels, aspect_ratios)
     validation.check_choice("classification_loss", classification_loss, CLASSIFICATION_LOSSES)
     names = tuple(class_names or ())
