@@ -22,21 +22,10 @@ def main(argv=None):
     parser.add_argument("--backbone-weights", default="imagenet", help='"imagenet", "none" or a weights file')
     parser.add_argument("--data", default="scenes", help='"scenes" (Fashion-MNIST scenes) or folder:DIR')
     parser.add_argument("--classes", type=int, default=None, help="classes of a folder (background included: max id + 1)")
-    parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--train-scenes", type=int, default=6000)
-    parser.add_argument("--test-scenes", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--loss", default="hard_negative", choices=["hard_negative", "focal"])
-    parser.add_argument("--ema", type=float, default=None, help="weight EMA momentum, e.g. 0.999")
-    parser.add_argument("--precision", default="float32")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default=None)
-    parser.add_argument("--overwrite", action="store_true")
-    from keras_lightnets.train.flags import add_logs_flag, run_quietly
+    from keras_lightnets.train.flags import add_scene_run_flags, run_quietly
 
-    add_logs_flag(parser)
+    add_scene_run_flags(parser, image_size=128, epochs=10)
     args = parser.parse_args(argv)
     return run_quietly("detect", args, argv, lambda: run(parser, args))
 

@@ -24,20 +24,9 @@ def main(argv=None):
     parser.add_argument("--output-stride", type=int, default=16)
     parser.add_argument("--data", default="scenes", help='"scenes" (Fashion-MNIST scenes) or folder:DIR')
     parser.add_argument("--classes", type=int, default=None, help="classes of a folder's masks (background included)")
-    parser.add_argument("--image-size", type=int, default=96)
-    parser.add_argument("--train-scenes", type=int, default=6000)
-    parser.add_argument("--test-scenes", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--ema", type=float, default=None, help="weight EMA momentum, e.g. 0.999")
-    parser.add_argument("--precision", default="float32")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default=None)
-    parser.add_argument("--overwrite", action="store_true")
-    from keras_lightnets.train.flags import add_logs_flag, run_quietly
+    from keras_lightnets.train.flags import add_scene_run_flags, run_quietly
 
-    add_logs_flag(parser)
+    add_scene_run_flags(parser, image_size=96, epochs=8)
     args = parser.parse_args(argv)
     return run_quietly("segment", args, argv, lambda: run(parser, args))
 

@@ -170,11 +170,7 @@ def add_classifier_metadata(path, labels, name, description, channels=3, uint8_i
                            description="Input image: raw pixels in [0, 255]" + ("" if uint8_input else " as float32") + ".")
     writer.add_classification_output(metadata_writer.Labels().add(list(labels)) if labels else None, name="probability",
                                      description="Probabilities of the classes" + (" in labels.txt" if labels else "") + ".")
-    content, _ = writer.populate()
-    del writer  # its temporary folder goes now, not at interpreter exit (where its __del__ fails)
-    gc.collect()
-    atomic_write_bytes(os.fspath(path), bytes(content))
-    return path
+    return _write_populated(writer, path)
 
 
 def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
@@ -209,11 +205,7 @@ def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
         metadata_writer.Labels().add(list(labels)) if labels else None,
         activation=image_segmenter.Activation.NONE)
     writer.writer.add_general_info(name, description)  # replaces the writer's generic "ImageSegmenter"
-    content, _ = writer.populate()
-    del writer
-    gc.collect()
-    atomic_write_bytes(os.fspath(path), bytes(content))
-    return path
+    return _write_populated(writer, path)
 
 
 def add_detector_metadata(path, labels, name, description):
@@ -247,8 +239,13 @@ def add_detector_metadata(path, labels, name, description):
     writer = object_detector.MetadataWriter.create_for_models_with_nms(
         model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)))
     writer.writer.add_general_info(name, description)  # replaces the writer's generic "ObjectDetector"
+    return _write_populated(writer, path)
+
+
+def _write_populated(writer, path):
+    """Writes the file a MediaPipe metadata writer populates over ``path`` (atomically); returns ``path``."""
     content, _ = writer.populate()
-    del writer
+    del writer  # its temporary folder goes now, not at interpreter exit (where its __del__ fails)
     gc.collect()
     atomic_write_bytes(os.fspath(path), bytes(content))
     return path

@@ -16,56 +16,33 @@ from keras_lightnets import labels, validation
 from keras_lightnets.data.detection import check
 from keras_lightnets.detection.augment import BoxAugmentation
 from keras_lightnets.train import engine
+from keras_lightnets.train.segmentation import SegmentationConfig, adamw
 
 
 @dataclasses.dataclass
-class DetectionConfig:
-    """One detection run.
+class DetectionConfig(SegmentationConfig):
+    """One detection run: :class:`~keras_lightnets.train.segmentation.SegmentationConfig`'s fields and these.
 
     Attributes:
-        run_dir: The run directory.
-        epochs: Full passes over the training images (int >= 1).
-        batch_size: Images per step (int >= 1).
-        learning_rate: Peak AdamW rate (> 0), cosine decay to 0 after one warm-up epoch.
-        weight_decay: AdamW decay (>= 0).
-        ema_momentum: Weight EMA momentum in (0, 1), or None for none.
-        precision: "float32" or "mixed_float16" / "mixed_bfloat16".
-        flip: Random horizontal flips (bool).
         scale: (low, high) crop-window side for scale augmentation, or None.
         photometric: Color jitter (bool).
-        seed: Shuffle and augmentation seed (int).
-        verbose: Keras' fit verbosity (0, 1, 2).
     """
 
     run_dir: str = os.path.join("runs", "detection")
     epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    ema_momentum: float | None = None
-    precision: str = "float32"
-    flip: bool = True
     scale: tuple | None = (0.6, 1.6)
     photometric: bool = True
-    seed: int = 0
-    verbose: int = 2
 
     def augmentation(self):
         return BoxAugmentation(self.flip, None if self.scale is None else tuple(self.scale), self.photometric)
 
     def validate(self):
-        validation.check_number("epochs", self.epochs, minimum=1, integer=True)
-        validation.check_number("batch_size", self.batch_size, minimum=1, integer=True)
-        validation.check_number("learning_rate", self.learning_rate, minimum=0.0, exclusive_minimum=True)
-        validation.check_number("weight_decay", self.weight_decay, minimum=0.0)
-        if self.ema_momentum is not None:
-            validation.check_number("ema_momentum", self.ema_momentum, minimum=0.0, maximum=1.0, exclusive_minimum=True)
-        validation.check_choice("precision", self.precision, ["float32", "mixed_float16", "mixed_bfloat16"])
+        super().validate()
         self.augmentation()
         return self
 
     def to_dict(self):
-        values = {key: value for key, value in dataclasses.asdict(self).items() if key != "run_dir"}
+        values = super().to_dict()
         values["scale"] = None if self.scale is None else list(self.scale)
         return values
 
@@ -141,12 +118,7 @@ def fit_detection(build, train, test, config, class_names, overwrite=False):
         if tuple(data.images.shape[1:3]) != size:
             validation.fail(argument, f"images of {data.images.shape[1:3]}", f"images of the detector's size {size}")
     model.with_settings(class_names=tuple(class_names))
-    steps = len(train) // config.batch_size
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(1, steps * (config.epochs - 1)), warmup_target=config.learning_rate, warmup_steps=steps)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
-                                       use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99)
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=adamw(config, len(train) // config.batch_size))
     os.makedirs(config.run_dir, exist_ok=True)
     engine._write_json(os.path.join(config.run_dir, engine.CONFIG), config.to_dict())  # noqa: SLF001
     labels.write_labels(os.path.join(config.run_dir, labels.LABELS_FILE), list(class_names))

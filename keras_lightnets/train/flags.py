@@ -94,6 +94,22 @@ def exit_on_user_error(function, *args, **kwargs):
         sys.exit(2)
 
 
+def add_scene_run_flags(parser, image_size, epochs):
+    """The flags the scene recipes share (segmentation, detection): data sizes, schedule, precision, run directory."""
+    parser.add_argument("--image-size", type=int, default=image_size)
+    parser.add_argument("--train-scenes", type=int, default=6000)
+    parser.add_argument("--test-scenes", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--ema", type=float, default=None, help="weight EMA momentum, e.g. 0.999")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", default=None)
+    parser.add_argument("--overwrite", action="store_true")
+    add_logs_flag(parser)
+
+
 def add_logs_flag(parser):
     """Adds ``--verbose``: the libraries' own logs on the terminal instead of a log file."""
     parser.add_argument(

@@ -124,11 +124,7 @@ def fit_segmentation(build, train, test, config, class_names, overwrite=False):
     model = build()
     if model.outputs[0].shape[-1] != num_classes:
         validation.fail("class_names", f"{num_classes} names", f"{model.outputs[0].shape[-1]} names (the model's classes)")
-    steps = len(x_train) // config.batch_size
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(1, steps * (config.epochs - 1)), warmup_target=config.learning_rate, warmup_steps=steps)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
-                                       use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99)
+    optimizer = adamw(config, len(x_train) // config.batch_size)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_INDEX)
     model.compile(optimizer=optimizer, loss=loss,
                   metrics=[keras.metrics.MeanIoU(num_classes, name="mean_iou", sparse_y_pred=False, ignore_class=IGNORE_INDEX)])
@@ -160,6 +156,16 @@ def fit_segmentation(build, train, test, config, class_names, overwrite=False):
         print(f"[lightnets] finished: {model.name}, {config.epochs} epochs, {seconds:.0f} s of training in this process; "
               f"test mean IoU {test_iou:.4f} ({len(x_test)} held-out images); run directory {config.run_dir}", flush=True)
     return engine.FitResult(model, summary, config.run_dir, history)
+
+
+def adamw(config, steps):
+    """AdamW at ``config.learning_rate`` after one warm-up epoch of ``steps``, cosine decay to 0, EMA when asked."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, steps * (config.epochs - 1)), warmup_target=config.learning_rate, warmup_steps=steps)
+    return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                  use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99)
 
 
 def _callbacks(config):
