@@ -203,42 +203,39 @@ def test_bad_data_is_refused_before_any_step(tmp_path):
     assert not os.path.exists(os.path.join(config.run_dir, "model.keras"))
 
 
-@pytest.mark.slow
-def test_the_trainer_learns_and_reports_coco_ap(tmp_path):
-    run_dir = str(tmp_path / "run")
-    config = DetectionConfig(run_dir=run_dir, epochs=6, batch_size=16, learning_rate=3e-3, verbose=0, photometric=False)
-    result = fit_detection(_tiny_detector, _toy_data(256, 0), _toy_data(48, 1), config, ["bright", "gray"])
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
-    assert summary["test_ap"] == result.summary["test_ap"] and summary["test_ap50"] > 0.5, summary
-    assert result.history[-1]["test_loss"] < result.history[0]["test_loss"]
-    for name in ("config.json", "labels.txt", "history.csv", "model.keras", "checkpoints/best.keras"):
-        assert os.path.exists(os.path.join(run_dir, name)), name
-    assert open(os.path.join(run_dir, "labels.txt")).read().split() == ["bright", "gray"]
-
-
 @needs_fashion
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None, reason="MediaPipe Tasks is not installed")
-def test_mediapipe_detects_held_out_scenes_like_the_trained_keras_model(tmp_path):
+def test_the_trainer_learns_the_scenes_and_mediapipe_detects_like_the_keras_model(tmp_path):
+    """About 5 minutes on 2 cores: 512 steps from Lite0's ImageNet weights at 96 px."""
     from keras_lightnets.detection.coco_eval import coco_metrics
     from keras_lightnets.export import metadata, mediapipe_client, to_tflite_variants
-    from mediapipe_detections import agreement, as_detections
+    from detection_references import agreement, as_detections, on_mediapipe_grid
 
-    train, test = detection.load_detection_scenes(size=96, train_count=1536, test_count=200)
+    train, test = detection.load_detection_scenes(size=96, train_count=4096, test_count=200)
 
     def build():  # EfficientNet-Lite0's ImageNet weights, installed offline by the setup
         return kl.SSDLite("efficientnet_lite0", num_classes=11, image_size=96, backbone_weights="imagenet")
 
-    config = DetectionConfig(run_dir=str(tmp_path / "run"), epochs=4, batch_size=32, verbose=0)
+    run_dir = str(tmp_path / "run")
+    config = DetectionConfig(run_dir=run_dir, epochs=4, batch_size=32, learning_rate=2e-3, verbose=0)
     result = fit_detection(build, train, test, config, list(detection.CLASS_NAMES))
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    assert summary["test_ap"] == result.summary["test_ap"] > 0.15, summary
+    assert result.history[-1]["test_loss"] < result.history[0]["test_loss"]
+    for name in ("config.json", "labels.txt", "history.csv", "model.keras", "checkpoints/best.keras"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert open(os.path.join(run_dir, "labels.txt")).read().splitlines() == list(detection.CLASS_NAMES)
     path = str(tmp_path / "scenes.tflite")
     to_tflite_variants(result.model, {None: path})
     metadata.add_detector_metadata(path, list(detection.CLASS_NAMES), "ssdlite_scenes", "test")
-    found = mediapipe_client.detect(path, test.images)
+    # MediaPipe reports boxes in whole pixels (truncated): given each scene at 4x, pixels replicated, its resize
+    # hands the file the same 96-px image and the boxes come back on a 4x finer grid.
+    found = mediapipe_client.detect(path, np.repeat(np.repeat(test.images, 4, 1), 4, 2))
     assert "error" not in found, found
+    theirs = as_detections(found["detections"], 4 * 96, list(detection.CLASS_NAMES))
     keras_found = result.model.predict(test.images.astype("float32"), verbose=0)
-    share, compared = agreement(found["detections"], keras_found, 96, list(detection.CLASS_NAMES))
+    share, compared = agreement(theirs, on_mediapipe_grid(keras_found, 4 * 96), 0.5)
     assert compared > 50 and share >= 0.95, (share, compared)
-    ours = coco_metrics(keras_found, test, 11)["AP"]
-    theirs = coco_metrics(as_detections(found["detections"], 96, list(detection.CLASS_NAMES)), test, 11)["AP"]
-    assert abs(ours - theirs) <= 0.01, (ours, theirs)
+    ours, mediapipe = coco_metrics(keras_found, test, 11)["AP"], coco_metrics(theirs, test, 11)["AP"]
+    assert ours > 0.1 and abs(ours - mediapipe) <= 0.01, (ours, mediapipe)

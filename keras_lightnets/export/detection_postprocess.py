@@ -16,7 +16,9 @@ log(1000/16) as torchvision and the Keras detector do, so the graph does both
 before it: offsets are decoded, capped and clipped, and coded again; the op's
 decoding then gives the Keras detector's boxes. (MediaPipe would otherwise report
 a box reaching past the image edge with its origin moved to the edge and its full
-width kept.)
+width kept.) In an int8 file those ops would be quantized with the network, so there
+the op decodes the network's offsets itself and boxes at the image edge keep
+MediaPipe's reading.
 """
 
 import numpy as np
@@ -60,14 +62,15 @@ def postprocess_function(settings, num_classes):
     return postprocess
 
 
-def tflite_outputs(model, images, with_postprocess=True):
+def tflite_outputs(model, images, with_postprocess=True, clip_boxes=True):
     """The named outputs of a detector's TFLite graph.
 
     With the op: the tuple (boxes, classes, scores, num_detections), the op's four (a tuple: the
     file's outputs keep that order, the one MediaPipe's metadata describes; the signature names
     them ``output_0`` .. ``output_3``). Without: a dict of
     ``cls_scores`` (softmax, background first) and ``bbox_regression``: the network alone
-    (what the GPU accelerator runs).
+    (what the GPU accelerator runs). ``clip_boxes=False`` hands the op the network's offsets as
+    they are (the op decodes them unclipped and uncapped).
     """
     raw = model(images, training=False)
     scores = tf.nn.softmax(tf.cast(raw["cls_logits"], tf.float32), axis=-1)
@@ -75,9 +78,11 @@ def tflite_outputs(model, images, with_postprocess=True):
     if not with_postprocess:
         return {"cls_scores": scores, "bbox_regression": offsets}
     anchors = np.asarray(model.anchors, np.float32)
-    boxes = tf.clip_by_value(box_coder.decode(offsets, tf.constant(anchors)), 0.0, 1.0)
-    boxes = tf.concat([boxes[..., :2], tf.maximum(boxes[..., 2:], boxes[..., :2] + MINIMUM_SIDE)], axis=-1)
-    encodings = tf.gather(box_coder.encode(boxes, tf.constant(anchors)), [1, 0, 3, 2], axis=-1)  # -> (dy, dx, dh, dw)
+    if clip_boxes:
+        boxes = tf.clip_by_value(box_coder.decode(offsets, tf.constant(anchors)), 0.0, 1.0)
+        boxes = tf.concat([boxes[..., :2], tf.maximum(boxes[..., 2:], boxes[..., :2] + MINIMUM_SIDE)], axis=-1)
+        offsets = box_coder.encode(boxes, tf.constant(anchors))
+    encodings = tf.gather(offsets, [1, 0, 3, 2], axis=-1)  # (dx, dy, dw, dh) -> (dy, dx, dh, dw)
     anchors = anchors[:, [1, 0, 3, 2]]  # (cx, cy, w, h) -> (cy, cx, h, w)
     postprocess = postprocess_function(model.settings, int(raw["cls_logits"].shape[-1]))
     boxes, classes, found, count = postprocess(encodings, scores, tf.constant(anchors))
