@@ -161,16 +161,18 @@ def add_classifier_metadata(path, labels, name, description, channels=3, uint8_i
     validation.check_choice("channels", channels, [1, 3])
     metadata_writer = _writers()
     color = metadata_writer.metadata_fb.ColorSpaceType
-    with open(path, "rb") as file:
-        model = bytearray(file.read())
-    writer = metadata_writer.MetadataWriter.create(model)
-    writer.add_general_info(name, description)
-    writer.add_image_input([] if uint8_input else [0.0], [] if uint8_input else [1.0],
-                           color_space_type=color.RGB if channels == 3 else color.GRAYSCALE,
-                           description="Input image: raw pixels in [0, 255]" + ("" if uint8_input else " as float32") + ".")
-    writer.add_classification_output(metadata_writer.Labels().add(list(labels)) if labels else None, name="probability",
-                                     description="Probabilities of the classes" + (" in labels.txt" if labels else "") + ".")
-    return _write_populated(writer, path)
+
+    def writer(model):
+        made = metadata_writer.MetadataWriter.create(model)
+        made.add_general_info(name, description)
+        made.add_image_input([] if uint8_input else [0.0], [] if uint8_input else [1.0],
+                             color_space_type=color.RGB if channels == 3 else color.GRAYSCALE,
+                             description="Input image: raw pixels in [0, 255]" + ("" if uint8_input else " as float32") + ".")
+        made.add_classification_output(metadata_writer.Labels().add(list(labels)) if labels else None, name="probability",
+                                       description="Probabilities of the classes" + (" in labels.txt" if labels else "") + ".")
+        return made
+
+    return _rewrite(path, writer)
 
 
 def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
@@ -198,14 +200,16 @@ def add_segmenter_metadata(path, labels, name, description, uint8_input=False):
     metadata_writer = _writers()
     from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter
 
-    with open(path, "rb") as file:
-        model = bytearray(file.read())
-    writer = image_segmenter.MetadataWriter.create(
-        model, [] if uint8_input else [0.0], [] if uint8_input else [1.0],
-        metadata_writer.Labels().add(list(labels)) if labels else None,
-        activation=image_segmenter.Activation.NONE)
-    writer.writer.add_general_info(name, description)  # replaces the writer's generic "ImageSegmenter"
-    return _write_populated(writer, path)
+
+    def writer(model):
+        made = image_segmenter.MetadataWriter.create(
+            model, [] if uint8_input else [0.0], [] if uint8_input else [1.0],
+            metadata_writer.Labels().add(list(labels)) if labels else None,
+            activation=image_segmenter.Activation.NONE)
+        made.writer.add_general_info(name, description)  # replaces the writer's generic "ImageSegmenter"
+        return made
+
+    return _rewrite(path, writer)
 
 
 def add_detector_metadata(path, labels, name, description):
@@ -234,18 +238,25 @@ def add_detector_metadata(path, labels, name, description):
     metadata_writer = _writers()
     from mediapipe.tasks.python.metadata.metadata_writers import object_detector
 
+
+    def writer(model):
+        made = object_detector.MetadataWriter.create_for_models_with_nms(
+            model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)))
+        made.writer.add_general_info(name, description)  # replaces the writer's generic "ObjectDetector"
+        return made
+
+    return _rewrite(path, writer)
+
+
+def _rewrite(path, make_writer):
+    """Rewrites ``path`` (atomically) with what ``make_writer(its bytes)``, a MediaPipe metadata writer, populates.
+
+    Returns ``path``.
+    """
     with open(path, "rb") as file:
-        model = bytearray(file.read())
-    writer = object_detector.MetadataWriter.create_for_models_with_nms(
-        model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)))
-    writer.writer.add_general_info(name, description)  # replaces the writer's generic "ObjectDetector"
-    return _write_populated(writer, path)
-
-
-def _write_populated(writer, path):
-    """Writes the file a MediaPipe metadata writer populates over ``path`` (atomically); returns ``path``."""
+        writer = make_writer(bytearray(file.read()))
     content, _ = writer.populate()
-    del writer  # its temporary folder goes now, not at interpreter exit (where its __del__ fails)
+    del writer  # the only reference: its temporary folder goes now, not at interpreter exit (where its __del__ fails)
     gc.collect()
     atomic_write_bytes(os.fspath(path), bytes(content))
     return path
