@@ -86,8 +86,8 @@ FAMILY = Family(
 
 def TorchvisionMobileNetV3Large(input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None,
                                 classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
-                                include_preprocessing=True, name=None, stages=None, output_stride=None,
-                                reduced_tail=False):
+                                include_preprocessing=True, name=None, reduced_tail=False, stages=None,
+                                output_stride=None):
     """MobileNetV3-Large in torchvision's conventions (``torchvision.models.mobilenet_v3_large``).
 
     Args:
@@ -109,14 +109,14 @@ def TorchvisionMobileNetV3Large(input_shape=None, alpha=1.0, include_top=True, w
             normalizes them with ImageNet's mean/std, as torchvision's weights
             expect; if False it takes normalized inputs.
         name: Model name (default "mobilenet_v3_large_torchvision").
-        stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`); None = the paper's.
-        output_stride: None (32) or 8 / 16 / 32: stride-2 stages past it run at
-            stride 1, dilated from their first block on (16 is torchvision's
-            ``dilated=True`` backbone of its segmentation models).
         reduced_tail: If True, the last stage's widths (160 -> 80 channels,
             so 960 -> 480 expanded) and the classifier's hidden layer (1280 ->
             640) are halved: torchvision's ``reduce_tail=True``, the backbone of
             its SSDLite detector.
+        stages: A custom table (list of :class:`~keras_lightnets.models.spec.Stage`); None = the paper's.
+        output_stride: None (32) or 8 / 16 / 32: stride-2 stages past it run at
+            stride 1, dilated from their first block on (16 is torchvision's
+            ``dilated=True`` backbone of its segmentation models).
 
     Returns:
         ``keras.Model``.
