@@ -29,8 +29,10 @@ FINE_TUNE = ("python recipes/train_mobilenet_v1.py --dataset fashion_mnist", "py
 PHONE = ("python recipes/finetune.py --dataset folder:photos", "lightnets export runs/efficientnet_lite0_photos_finetune")
 TRAINING = ("recipes/train_mobilenet_v1.py", "recipes/prune.py", "recipes/qat.py", "recipes/finetune.py")
 SEGMENT = ("python recipes/segment_scenes.py", "lightnets export runs/lraspp_efficientnet_lite0_scenes")
+DETECT = ("python recipes/detect_scenes.py", "lightnets export runs/ssdlite_efficientnet_lite0_scenes")
 # What a test can afford (about 2 minutes), enough for the int8 file's per-pixel agreement check (>= 0.9).
 SHORT_SEGMENTATION = ["--epochs", "2", "--train-scenes", "1024", "--test-scenes", "64"]
+SHORT_DETECTION = ["--epochs", "3", "--train-scenes", "2048", "--test-scenes", "64"]
 
 
 def readme_commands():
@@ -58,8 +60,9 @@ def argv(command, shorten):
     if program in ("python", ".venv/bin/python"):
         head = [sys.executable, str(ROOT / rest[0])]
         rest = rest[1:]
-        if shorten and any(command.find(script) >= 0 for script in TRAINING + ("recipes/segment_scenes.py",)):
-            rest = rest + (SHORT_SEGMENTATION if "segment_scenes" in command else ["--epochs", "1"])
+        scenes = {"recipes/segment_scenes.py": SHORT_SEGMENTATION, "recipes/detect_scenes.py": SHORT_DETECTION}
+        if shorten and any(command.find(script) >= 0 for script in TRAINING + tuple(scenes)):
+            rest = rest + next((short for script, short in scenes.items() if script in command), ["--epochs", "1"])
     elif program in ("lightnets", ".venv/bin/lightnets"):
         head = [sys.executable, "-m", "keras_lightnets.cli"]
     else:
@@ -196,6 +199,22 @@ def test_the_readme_segments_scenes_and_exports_for_mediapipe(tmp_path):
     assert [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
     assert "adding MediaPipe Tasks metadata" in done.stderr
     assert all(row.split()[5] == "yes" for row in table[2:]), table  # every op on the GPU accelerator
+
+
+@pytest.mark.slow
+def test_the_readme_detects_scenes_and_exports_for_mediapipe(tmp_path):
+    detect, export = (find(prefix) for prefix in DETECT)
+    done = run(detect, tmp_path, shorten=True)
+    check_quiet(done)
+    result = tmp_path / "runs" / "ssdlite_efficientnet_lite0_scenes"
+    assert "test AP" in done.stdout and (result / "model.keras").exists()
+    assert (result / "labels.txt").read_text().splitlines()[:2] == ["t-shirt/top", "trouser"]
+    done = run(export, tmp_path, shorten=True)
+    check_quiet(done)
+    table = done.stdout.splitlines()
+    assert [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
+    assert "adding MediaPipe ObjectDetector metadata" in done.stderr
+    assert all(row.split()[5] == "yes" for row in table[2:]), table  # the network: every op on the GPU accelerator
 
 
 def test_every_readme_command_names_a_real_recipe_or_command():
