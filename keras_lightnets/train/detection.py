@@ -16,7 +16,7 @@ from keras_lightnets import labels, validation
 from keras_lightnets.data.detection import check
 from keras_lightnets.detection.augment import BoxAugmentation
 from keras_lightnets.train import engine
-from keras_lightnets.train.segmentation import SegmentationConfig, adamw
+from keras_lightnets.train.segmentation import SegmentationConfig, adamw, finish_run
 
 
 @dataclasses.dataclass
@@ -133,20 +133,8 @@ def fit_detection(build, train, test, config, class_names, overwrite=False):
         model.optimizer.finalize_variable_values(model.trainable_variables)  # the saved model holds the EMA weights
     test_loss = model.evaluate(batches(test, anchors, config.batch_size, False, 0), verbose=0)
     metrics = evaluate_ap(model, test, config.batch_size)
-    summary = {
-        "model": model.name, "params": int(model.count_params()), "epochs": config.epochs, "image_size": int(size[0]),
-        "test_ap": metrics["AP"], "test_ap50": metrics["AP50"], "test_ap75": metrics["AP75"],
-        "test_loss": float(test_loss if not isinstance(test_loss, list) else test_loss[0]),
-        "train_images": int(len(train)), "test_images": int(len(test)),
-        "train_seconds_this_process": round(seconds, 1), "precision": config.precision, "ema": config.ema_momentum is not None,
-    }
-    engine._save_model(model, os.path.join(config.run_dir, "model.keras"))  # noqa: SLF001
-    engine._write_json(os.path.join(config.run_dir, engine.SUMMARY), summary)  # noqa: SLF001
-    from keras_lightnets.train.history import read_history
-
-    history = read_history(os.path.join(config.run_dir, "history.csv"))
-    if config.verbose:
-        print(f"[lightnets] finished: {model.name}, {config.epochs} epochs, {seconds:.0f} s of training in this process; "
-              f"test AP {metrics['AP']:.4f} (AP50 {metrics['AP50']:.4f}, AP75 {metrics['AP75']:.4f}) on {len(test)} "
-              f"held-out images; run directory {config.run_dir}", flush=True)
-    return engine.FitResult(model, summary, config.run_dir, history)
+    measured = {"test_ap": metrics["AP"], "test_ap50": metrics["AP50"], "test_ap75": metrics["AP75"],
+                "test_loss": float(test_loss if not isinstance(test_loss, list) else test_loss[0])}
+    return finish_run(model, config, measured, (len(train), len(test)), int(size[0]), seconds,
+                      f"test AP {metrics['AP']:.4f} (AP50 {metrics['AP50']:.4f}, AP75 {metrics['AP75']:.4f}) on "
+                      f"{len(test)} held-out images")
