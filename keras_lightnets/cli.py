@@ -272,9 +272,7 @@ def _export(args):
                             "written by `lightnets train`) or a name from `lightnets list`")
         model = load_keras_model(args.model)
     else:
-        from keras_lightnets.registry import default_resolution
-
-        from keras_lightnets.registry import family_of
+        from keras_lightnets.registry import default_resolution, family_of
 
         size = args.input_size or default_resolution(args.model)
         if family_of(args.model).task == "classification":
@@ -286,9 +284,8 @@ def _export(args):
         raise LightnetsError(
             f"Invalid `--int8-io`: received {args.int8_io} without an int8 file; allowed: --int8-io uint8 together "
             "with --quantization int8 and its calibration images (--calibration-dataset or --calibration-dir).")
-    from keras_lightnets.labels import resolve_labels
-
     from keras_lightnets.detection.detector import is_detector
+    from keras_lightnets.labels import resolve_labels
 
     class_names = None
     if is_detector(model):  # the object classes, without the background

@@ -238,7 +238,6 @@ def add_detector_metadata(path, labels, name, description):
     metadata_writer = _writers()
     from mediapipe.tasks.python.metadata.metadata_writers import object_detector
 
-
     def writer(model):
         made = object_detector.MetadataWriter.create_for_models_with_nms(
             model, [0.0], [1.0], metadata_writer.Labels().add(list(labels)))

@@ -10,13 +10,12 @@ Targets are matched on the fly after augmentation (:mod:`keras_lightnets.detecti
 
 import dataclasses
 import os
-import time
 
-from keras_lightnets import labels, validation
+from keras_lightnets import validation
 from keras_lightnets.data.detection import check
 from keras_lightnets.detection.augment import BoxAugmentation
 from keras_lightnets.train import engine
-from keras_lightnets.train.segmentation import SegmentationConfig, adamw, finish_run
+from keras_lightnets.train.segmentation import SegmentationConfig, adamw, finish_run, fit_run
 
 
 @dataclasses.dataclass
@@ -119,18 +118,11 @@ def fit_detection(build, train, test, config, class_names, overwrite=False):
             validation.fail(argument, f"images of {data.images.shape[1:3]}", f"images of the detector's size {size}")
     model.with_settings(class_names=tuple(class_names))
     model.compile(optimizer=adamw(config, len(train) // config.batch_size))
-    os.makedirs(config.run_dir, exist_ok=True)
-    engine._write_json(os.path.join(config.run_dir, engine.CONFIG), config.to_dict())  # noqa: SLF001
-    labels.write_labels(os.path.join(config.run_dir, labels.LABELS_FILE), list(class_names))
-    callbacks = engine._callbacks(config, config.run_dir, True, config.run_dir, monitor="test_loss", mode="min")  # noqa: SLF001
     anchors = model.anchors
-    started = time.time()
-    model.fit(batches(train, anchors, config.batch_size, True, config.seed, config.augmentation()), epochs=config.epochs,
-              validation_data=batches(test, anchors, config.batch_size, False, config.seed),
-              callbacks=callbacks, verbose=config.verbose, shuffle=False)
-    seconds = time.time() - started
-    if config.ema_momentum is not None:
-        model.optimizer.finalize_variable_values(model.trainable_variables)  # the saved model holds the EMA weights
+    callbacks = engine._callbacks(config, config.run_dir, True, config.run_dir, monitor="test_loss", mode="min")  # noqa: SLF001
+    seconds = fit_run(model, config, class_names, batches(train, anchors, config.batch_size, True, config.seed,
+                                                          config.augmentation()),
+                      batches(test, anchors, config.batch_size, False, config.seed), callbacks)
     test_loss = model.evaluate(batches(test, anchors, config.batch_size, False, 0), verbose=0)
     metrics = evaluate_ap(model, test, config.batch_size)
     measured = {"test_ap": metrics["AP"], "test_ap50": metrics["AP50"], "test_ap75": metrics["AP75"],

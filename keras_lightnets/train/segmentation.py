@@ -128,22 +128,37 @@ def fit_segmentation(build, train, test, config, class_names, overwrite=False):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_INDEX)
     model.compile(optimizer=optimizer, loss=loss,
                   metrics=[keras.metrics.MeanIoU(num_classes, name="mean_iou", sparse_y_pred=False, ignore_class=IGNORE_INDEX)])
-    os.makedirs(config.run_dir, exist_ok=True)
-    engine._write_json(os.path.join(config.run_dir, engine.CONFIG), config.to_dict())  # noqa: SLF001
-    labels.write_labels(os.path.join(config.run_dir, labels.LABELS_FILE), list(class_names))
-    callbacks = _callbacks(config)  # the engine's, with the best checkpoint on test mean IoU
-    started = time.time()
-    model.fit(_batches(x_train, m_train, config.batch_size, True, config.seed, config.flip), epochs=config.epochs,
-              validation_data=_batches(x_test, m_test, config.batch_size, False, config.seed, False),
-              callbacks=callbacks, verbose=config.verbose, shuffle=False)
-    seconds = time.time() - started
-    if config.ema_momentum is not None:
-        model.optimizer.finalize_variable_values(model.trainable_variables)  # the saved model holds the EMA weights
+    seconds = fit_run(model, config, class_names, _batches(x_train, m_train, config.batch_size, True, config.seed, config.flip),
+                      _batches(x_test, m_test, config.batch_size, False, config.seed, False), _callbacks(config))
     test_loss, test_iou = model.evaluate(_batches(x_test, m_test, config.batch_size, False, 0, False), verbose=0)
     per_class = class_iou(model, x_test, m_test, num_classes, config.batch_size)
     measured = {"test_mean_iou": float(test_iou), "test_loss": float(test_loss), "test_class_iou": per_class}
     return finish_run(model, config, measured, (len(x_train), len(x_test)), int(x_train.shape[1]), seconds,
                       f"test mean IoU {test_iou:.4f} ({len(x_test)} held-out images)")
+
+
+def fit_run(model, config, class_names, train_batches, test_batches, callbacks):
+    """Starts the run directory (``config.json``, ``labels.txt``), fits, then puts the EMA weights in place;
+    returns the seconds of training in this process.
+
+    Args:
+        model: The compiled model.
+        config: The run's config (``run_dir``, ``epochs``, ``ema_momentum``, ``verbose``).
+        class_names: Written to ``labels.txt``.
+        train_batches: The training dataset (shuffled and augmented as the task needs).
+        test_batches: The held-out dataset, measured after each epoch.
+        callbacks: The engine's (backup and resume, history, best checkpoint on the task's test figure).
+    """
+    os.makedirs(config.run_dir, exist_ok=True)
+    engine._write_json(os.path.join(config.run_dir, engine.CONFIG), config.to_dict())  # noqa: SLF001
+    labels.write_labels(os.path.join(config.run_dir, labels.LABELS_FILE), list(class_names))
+    started = time.time()
+    model.fit(train_batches, epochs=config.epochs, validation_data=test_batches, callbacks=callbacks,
+              verbose=config.verbose, shuffle=False)
+    seconds = time.time() - started
+    if config.ema_momentum is not None:
+        model.optimizer.finalize_variable_values(model.trainable_variables)  # the saved model holds the EMA weights
+    return seconds
 
 
 def finish_run(model, config, measured, counts, image_size, seconds, result):
