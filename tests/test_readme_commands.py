@@ -185,36 +185,33 @@ def test_the_readme_fine_tunes_on_a_folder_and_mediapipe_classifies_with_the_exp
     assert name in ("cat", "coffee") and 0.0 <= float(score) <= 1.0
 
 
-@pytest.mark.slow
-def test_the_readme_segments_scenes_and_exports_for_mediapipe(tmp_path):
-    segment, export = (find(prefix) for prefix in SEGMENT)
-    done = run(segment, tmp_path, shorten=True)
+def train_then_export(tmp_path, commands, run_name, printed, first_labels, metadata_line):
+    """A README scene recipe (shortened) then its `lightnets export`, with the checks both tasks share."""
+    train, export = (find(prefix) for prefix in commands)
+    done = run(train, tmp_path, shorten=True)
     check_quiet(done)
-    result = tmp_path / "runs" / "lraspp_efficientnet_lite0_scenes"
-    assert "test mean IoU" in done.stdout and (result / "model.keras").exists()
-    assert (result / "labels.txt").read_text().split()[:2] == ["background", "t-shirt/top"]
+    result = tmp_path / "runs" / run_name
+    assert printed in done.stdout and (result / "model.keras").exists()
+    assert (result / "labels.txt").read_text().splitlines()[:2] == first_labels
     done = run(export, tmp_path, shorten=True)
     check_quiet(done)
     table = done.stdout.splitlines()
     assert [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
-    assert "adding MediaPipe Tasks metadata" in done.stderr
-    assert all(row.split()[5] == "yes" for row in table[2:]), table  # every op on the GPU accelerator
+    assert metadata_line in done.stderr
+    # Every op on the GPU accelerator (a detector: its network without the CPU post-processing op).
+    assert all(row.split()[5] == "yes" for row in table[2:]), table
+
+
+@pytest.mark.slow
+def test_the_readme_segments_scenes_and_exports_for_mediapipe(tmp_path):
+    train_then_export(tmp_path, SEGMENT, "lraspp_efficientnet_lite0_scenes", "test mean IoU",
+                      ["background", "t-shirt/top"], "adding MediaPipe Tasks metadata")
 
 
 @pytest.mark.slow
 def test_the_readme_detects_scenes_and_exports_for_mediapipe(tmp_path):
-    detect, export = (find(prefix) for prefix in DETECT)
-    done = run(detect, tmp_path, shorten=True)
-    check_quiet(done)
-    result = tmp_path / "runs" / "ssdlite_efficientnet_lite0_scenes"
-    assert "test AP" in done.stdout and (result / "model.keras").exists()
-    assert (result / "labels.txt").read_text().splitlines()[:2] == ["t-shirt/top", "trouser"]
-    done = run(export, tmp_path, shorten=True)
-    check_quiet(done)
-    table = done.stdout.splitlines()
-    assert [row.split()[0] for row in table[1:]] == ["saved_model", "fp32", "int8"]
-    assert "adding MediaPipe ObjectDetector metadata" in done.stderr
-    assert all(row.split()[5] == "yes" for row in table[2:]), table  # the network: every op on the GPU accelerator
+    train_then_export(tmp_path, DETECT, "ssdlite_efficientnet_lite0_scenes", "test AP", ["t-shirt/top", "trouser"],
+                      "adding MediaPipe ObjectDetector metadata")
 
 
 def test_every_readme_command_names_a_real_recipe_or_command():
